@@ -1,0 +1,40 @@
+# kotae: `make chat` to use it, `make test` to test it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kotae-installed
+
+.PHONY: setup chat test eval bench browser clean
+
+setup: $(STAMP)
+
+# The CPU build of torch is installed first and pinned: an unpinned torch
+# would pull a CUDA build of several GB.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+chat: setup
+	$(BIN)/kotae chat
+
+# The browser tests drive Debian's Chromium; install it when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium; browser tests will be skipped"; }
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+eval: setup
+	$(BIN)/kotae eval
+
+bench: setup
+	$(BIN)/kotae bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

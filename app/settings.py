@@ -1,0 +1,130 @@
+"""The one place that reads kotae's configuration (``KOTAE_*`` variables).
+
+Library code below ``kotae.app`` takes explicit arguments; this module turns
+the environment into those arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kotae.ingest.errors import InputError
+
+RETRIEVERS = ("hybrid", "dense", "bm25")
+MODES = ("extractive", "llm")
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InputError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can configure, checked on creation.
+
+    Attributes:
+        home: Folder for kotae's data (``$KOTAE_HOME``, default ``~/.kotae``).
+        model: Embedding model name or local path (``$KOTAE_MODEL``).
+        top_k: Passages retrieved per question (``$KOTAE_TOP_K``).
+        retriever: ``hybrid``, ``dense`` or ``bm25`` (``$KOTAE_RETRIEVER``).
+        mode: ``extractive`` or ``llm`` (``$KOTAE_MODE``).
+        max_question_chars: Longer questions are trimmed (``$KOTAE_MAX_QUESTION_CHARS``).
+        max_file_mb: Files larger than this are rejected (``$KOTAE_MAX_FILE_MB``).
+        llm_base_url: OpenAI-compatible endpoint (``$KOTAE_LLM_BASE_URL``).
+        llm_model: Chat model name (``$KOTAE_LLM_MODEL``).
+        llm_api_key: Key (``$KOTAE_LLM_API_KEY``, falling back to ``$OPENAI_API_KEY``).
+        llm_timeout_s: Seconds to wait for the endpoint (``$KOTAE_LLM_TIMEOUT``).
+        ui_auth: ``user:password`` for the web UI (``$KOTAE_AUTH``).
+    """
+
+    home: Path = field(default_factory=lambda: Path.home() / ".kotae")
+    model: str = DEFAULT_MODEL
+    top_k: int = 5
+    retriever: str = "hybrid"
+    mode: str = "extractive"
+    max_question_chars: int = 2000
+    max_file_mb: float = 50.0
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 60.0
+    ui_auth: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= 50:
+            raise InputError(f"top_k must be between 1 and 50, got {self.top_k}")
+        if self.retriever not in RETRIEVERS:
+            raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
+        if self.mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.max_question_chars < 10:
+            raise InputError(f"max_question_chars must be at least 10, got {self.max_question_chars}")
+        if self.max_file_mb <= 0:
+            raise InputError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if self.llm_timeout_s <= 0:
+            raise InputError(f"the LLM timeout must be positive, got {self.llm_timeout_s}")
+        if self.ui_auth is not None and ":" not in self.ui_auth:
+            raise InputError("auth must look like user:password")
+
+    @property
+    def default_index(self) -> Path:
+        """The index built from ``corpus/`` when no index is named."""
+        return self.home / "index"
+
+    @property
+    def model_cache(self) -> Path:
+        """Where converted model weights are kept."""
+        return self.home / "models"
+
+    @property
+    def uploads(self) -> Path:
+        """Where files uploaded through the web UI are kept."""
+        return self.home / "uploads"
+
+    def with_options(self, **changes: object) -> "Settings":
+        """A copy with the given fields changed; ``None`` values are ignored."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Read ``KOTAE_*`` (and ``OPENAI_API_KEY``) from the environment."""
+        env = os.environ
+        home = env.get("KOTAE_HOME")
+        return cls(
+            home=Path(home).expanduser() if home else Path.home() / ".kotae",
+            model=env.get("KOTAE_MODEL") or DEFAULT_MODEL,
+            top_k=_env_int("KOTAE_TOP_K", 5),
+            retriever=env.get("KOTAE_RETRIEVER") or "hybrid",
+            mode=env.get("KOTAE_MODE") or "extractive",
+            max_question_chars=_env_int("KOTAE_MAX_QUESTION_CHARS", 2000),
+            max_file_mb=_env_float("KOTAE_MAX_FILE_MB", 50.0),
+            llm_base_url=env.get("KOTAE_LLM_BASE_URL") or None,
+            llm_model=env.get("KOTAE_LLM_MODEL") or None,
+            llm_api_key=env.get("KOTAE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            llm_timeout_s=_env_float("KOTAE_LLM_TIMEOUT", 60.0),
+            ui_auth=env.get("KOTAE_AUTH") or None,
+        )
+
+
+def get_settings() -> Settings:
+    """Settings from the environment, read afresh (cheap, and tests change the env)."""
+    return Settings.from_env()
