@@ -17,6 +17,12 @@ MODES = ("extractive", "llm")
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 
 
+def _bundled_corpus() -> Path | None:
+    """The repository's ``corpus/`` folder, when kotae runs from a checkout."""
+    candidate = Path(__file__).resolve().parent.parent / "corpus"
+    return candidate if candidate.is_dir() else None
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -54,6 +60,10 @@ class Settings:
         llm_api_key: Key (``$KOTAE_LLM_API_KEY``, falling back to ``$OPENAI_API_KEY``).
         llm_timeout_s: Seconds to wait for the endpoint (``$KOTAE_LLM_TIMEOUT``).
         ui_auth: ``user:password`` for the web UI (``$KOTAE_AUTH``).
+        corpus: Documents the default index is built from (``$KOTAE_CORPUS``,
+            default the repository's ``corpus/``).
+        model_cache_dir: Where converted model weights go (``$KOTAE_MODEL_CACHE``,
+            default ``home/models``).
     """
 
     home: Path = field(default_factory=lambda: Path.home() / ".kotae")
@@ -68,6 +78,8 @@ class Settings:
     llm_api_key: str | None = None
     llm_timeout_s: float = 60.0
     ui_auth: str | None = None
+    corpus: Path | None = field(default_factory=lambda: _bundled_corpus())
+    model_cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= 50:
@@ -93,7 +105,7 @@ class Settings:
     @property
     def model_cache(self) -> Path:
         """Where converted model weights are kept."""
-        return self.home / "models"
+        return self.model_cache_dir or self.home / "models"
 
     @property
     def uploads(self) -> Path:
@@ -122,6 +134,8 @@ class Settings:
             llm_api_key=env.get("KOTAE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             llm_timeout_s=_env_float("KOTAE_LLM_TIMEOUT", 60.0),
             ui_auth=env.get("KOTAE_AUTH") or None,
+            corpus=Path(env["KOTAE_CORPUS"]).expanduser() if env.get("KOTAE_CORPUS") else _bundled_corpus(),
+            model_cache_dir=Path(env["KOTAE_MODEL_CACHE"]).expanduser() if env.get("KOTAE_MODEL_CACHE") else None,
         )
 
 

@@ -1,0 +1,300 @@
+"""The Assistant: a conversation over one index, and the one-shot ``ask``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from kotae.app.answers import Answer
+from kotae.app.chain import build_extractive_chain
+from kotae.app.embedding_cache import CachedEmbeddings
+from kotae.app.extractive import ExtractiveAnswerer
+from kotae.app.language import detect_language, message
+from kotae.app.question import QuestionAnalysis, analyse
+from kotae.app.settings import Settings, get_settings
+from kotae.ingest import split_sentences
+from kotae.ingest.errors import IndexStateError, InputError
+from kotae.index import DocumentIndex, load_embeddings, tokenize_for_search
+
+logger = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# A follow-up that leans on the previous question ("それはいつ？", "who chaired it?").
+_REFERS_BACK = re.compile(
+    r"^(?:それ|その|これ|この|あれ|同|そこ|彼|彼女)|(?:それ|その|そこ|これ|この)(?:は|を|に|が|の)|"
+    r"\b(?:it|its|they|their|them|that|this|those|these|he|she|there)\b",
+    re.IGNORECASE,
+)
+
+
+def prepare_question(question: str, *, limit: int) -> tuple[str, str | None]:
+    """Clean a question; return it and a notice when it had to be trimmed.
+
+    Raises:
+        InputError: When the question is empty once cleaned.
+    """
+    if not isinstance(question, str):
+        raise InputError(f"a question must be text, got {type(question).__name__}")
+    cleaned = _CONTROL.sub("", question).replace("\r", " ").strip()
+    cleaned = re.sub(r"[ \t\n]+", " ", cleaned)
+    if not cleaned:
+        raise InputError("the question is empty: type a question about your documents")
+    if len(cleaned) > limit:
+        return cleaned[:limit], message("trimmed", detect_language(cleaned), limit=limit)
+    return cleaned, None
+
+
+def ensure_default_index(
+    settings: Settings, *, progress: Callable[[int, int, str], None] | None = None
+) -> DocumentIndex:
+    """Open the default index, building it from the corpus on first use.
+
+    Args:
+        settings: Where the index and the corpus are.
+        progress: Called as ``(done, total, file)`` while the corpus is indexed.
+
+    Returns:
+        The opened default index.
+    """
+    embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
+    index = DocumentIndex.open(settings.default_index, embeddings=embeddings, create=True)
+    if index.count() == 0:
+        if settings.corpus is None or not settings.corpus.is_dir():
+            logger.warning("no corpus folder to build the default index from; set KOTAE_CORPUS")
+        else:
+            logger.info("building the default index from %s (first use)", settings.corpus)
+            index.ingest([settings.corpus], progress=progress)
+    return index
+
+
+@dataclass
+class _Parts:
+    """What forks of one Assistant share: the index, models and answerer."""
+
+    index: DocumentIndex
+    embeddings: CachedEmbeddings
+    answerer: ExtractiveAnswerer
+    first_answerer: ExtractiveAnswerer
+
+
+class Assistant:
+    """Answers questions over one index and keeps the conversation.
+
+    Args:
+        index: Folder of an index made by ``kotae ingest`` (or an open
+            DocumentIndex); None for the default index, built from
+            ``corpus/`` on first use.
+        top_k: Passages retrieved per question.
+        retriever: ``"hybrid"``, ``"dense"`` or ``"bm25"``.
+        mode: ``"extractive"`` or ``"llm"``.
+        selection: ``"scored"`` sentence selection, or ``"first"`` sentence of
+            the top passage (a baseline for the eval's ablations).
+        settings: Settings to start from (default: from the environment).
+
+    Example:
+        >>> assistant = Assistant(top_k=5)
+        >>> assistant.ask("G7広島サミットはいつ開催されましたか").text
+    """
+
+    def __init__(
+        self,
+        index: str | Path | DocumentIndex | None = None,
+        *,
+        top_k: int | None = None,
+        retriever: str | None = None,
+        mode: str | None = None,
+        selection: str = "scored",
+        settings: Settings | None = None,
+        _parts: _Parts | None = None,
+    ) -> None:
+        self.settings = (settings or get_settings()).with_options(top_k=top_k, retriever=retriever, mode=mode)
+        if selection not in ("scored", "first"):
+            raise InputError(f"selection must be 'scored' or 'first', got {selection!r}")
+        self.selection = selection
+        self._parts = _parts or self._load(index)
+        self.history: list[tuple[str, Answer]] = []
+        self._lock = threading.Lock()
+
+    def _load(self, index: str | Path | DocumentIndex | None) -> _Parts:
+        if isinstance(index, DocumentIndex):
+            opened = index
+        elif index is None:
+            opened = ensure_default_index(self.settings)
+        else:
+            path = Path(index).expanduser()
+            if not path.exists():
+                raise IndexStateError(f"no index at {path}: create one with `kotae ingest PATH --index {path}`")
+            embeddings = CachedEmbeddings(load_embeddings(self.settings.model, cache_dir=self.settings.model_cache))
+            opened = DocumentIndex.open(path, embeddings=embeddings, create=False)
+        embeddings = opened.embeddings if isinstance(opened.embeddings, CachedEmbeddings) else CachedEmbeddings(opened.embeddings)
+        answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences)
+        first = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, selection="first")
+        return _Parts(opened, embeddings, answerer, first)
+
+    @property
+    def index(self) -> DocumentIndex:
+        """The document index this assistant answers from."""
+        return self._parts.index
+
+    def fork(self, **options: object) -> "Assistant":
+        """A new conversation sharing this one's index and models (cheap).
+
+        Keyword options (``top_k``, ``retriever``, ``mode``, ``selection``)
+        change the new conversation's settings.
+        """
+        selection = str(options.pop("selection", self.selection))
+        return Assistant(settings=self.settings.with_options(**options), selection=selection, _parts=self._parts)
+
+    def reset(self) -> None:
+        """Forget the conversation."""
+        with self._lock:
+            self.history.clear()
+
+    def _query_for(self, question: str) -> str:
+        """The retrieval query: a follow-up borrows the previous question's words."""
+        if self.history and _REFERS_BACK.search(question):
+            return f"{self.history[-1][0]} {question}"
+        return question
+
+    def retrieve(self, question: str) -> list[Document]:
+        """The passages retrieved for a question, best first."""
+        cleaned, _ = prepare_question(question, limit=self.settings.max_question_chars)
+        retriever = self.index.retriever(k=self.settings.top_k, mode=self.settings.retriever)
+        return retriever.invoke(cleaned)
+
+    def ask(self, question: str) -> Answer:
+        """Answer a question, citing the passages used.
+
+        Args:
+            question: A question in Japanese or English.
+
+        Returns:
+            The Answer; ``abstained`` is True when the documents do not answer it.
+
+        Raises:
+            InputError: When the question is empty.
+        """
+        started = time.perf_counter()
+        cleaned, notice = prepare_question(question, limit=self.settings.max_question_chars)
+        analysis = analyse(cleaned, tokenize_for_search)
+        if self.index.count() == 0:
+            answer = Answer(question=cleaned, text=message("empty_index", analysis.language), abstained=True, language=analysis.language)
+        elif self.settings.mode == "llm":
+            answer = self._ask_llm(analysis)
+        else:
+            answer = self._ask_extractive(analysis)
+        answer = replace(answer, notice=notice if answer.notice is None else f"{notice} {answer.notice}" if notice else answer.notice,
+                         latency_ms=(time.perf_counter() - started) * 1000)
+        with self._lock:
+            self.history.append((cleaned, answer))
+        return answer
+
+    def _ask_extractive(self, analysis: QuestionAnalysis) -> Answer:
+        answerer = self._parts.first_answerer if self.selection == "first" else self._parts.answerer
+        retriever = self.index.retriever(k=self.settings.top_k, mode=self.settings.retriever)
+        chain = build_extractive_chain(retriever, answerer)
+        return chain.invoke({"question": analysis, "query": self._query_for(analysis.text)})
+
+    def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:
+        answer: Answer | None = None
+        for item in self._stream_llm(analysis):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None, "the LLM answerer always ends with an Answer"
+        return answer
+
+    # -- LLM mode helper (issue 5; the rest lives in kotae.app.llm) --------
+    def _stream_llm(self, analysis: QuestionAnalysis) -> Iterator[str | Answer]:
+        """LLM mode: the model's text as it comes, then the Answer (or the extractive fallback).
+
+        Raises:
+            InputError: When no LLM endpoint or model is configured.
+        """
+        from kotae.app.extractive import is_heading
+        from kotae.app.llm import LLMAnswerer
+        from kotae.app.llm_citations import QuoteFinder
+
+        answerer = self._parts.answerer
+        quotes = QuoteFinder(answerer.embeddings, answerer.candidates, tokenize_for_search, is_heading=is_heading)
+        llm = LLMAnswerer(self.settings, quotes)
+        retriever = self.index.retriever(k=self.settings.top_k, mode=self.settings.retriever)
+        with self._lock:
+            history = [(asked, answered.text) for asked, answered in self.history]
+        yield from llm.stream(
+            analysis,
+            retrieve=retriever.invoke,
+            extractive=lambda: self._ask_extractive(analysis),
+            history=history,
+            fallback_query=self._query_for(analysis.text),
+        )
+
+    def stream(self, question: str) -> Iterator[str | Answer]:
+        """Yield the answer text as it comes, then the complete Answer.
+
+        In extractive mode the text comes sentence by sentence; in LLM mode
+        as the model writes it. When the model's answer is replaced by the
+        extractive one (see ``Answer.notice``), the final Answer's text is
+        the one to show.
+        """
+        if self.settings.mode == "llm":
+            started = time.perf_counter()
+            cleaned, notice = prepare_question(question, limit=self.settings.max_question_chars)
+            analysis = analyse(cleaned, tokenize_for_search)
+            if self.index.count() > 0:
+                answer: Answer | None = None
+                for item in self._stream_llm(analysis):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        yield item
+                assert answer is not None, "the LLM answerer always ends with an Answer"
+                answer = replace(answer, notice=notice if answer.notice is None else f"{notice} {answer.notice}" if notice else answer.notice,
+                                 latency_ms=(time.perf_counter() - started) * 1000)
+                with self._lock:
+                    self.history.append((cleaned, answer))
+                yield answer
+                return
+        answer = self.ask(question)
+        pieces = re.split(r"(?<=\]) ", answer.text)
+        for i, piece in enumerate(pieces):
+            yield piece if i == 0 else " " + piece
+        yield answer
+
+
+_shared: dict[Path | None, Assistant] = {}
+_shared_lock = threading.Lock()
+
+
+def ask(
+    question: str,
+    *,
+    index: str | Path | None = None,
+    top_k: int | None = None,
+    retriever: str | None = None,
+    mode: str | None = None,
+) -> Answer:
+    """Answer one question (no conversation) over an index.
+
+    Args:
+        question: A question in Japanese or English.
+        index: Index folder; None for the default index built from ``corpus/``.
+        top_k: Passages retrieved.
+        retriever: ``"hybrid"``, ``"dense"`` or ``"bm25"``.
+        mode: ``"extractive"`` or ``"llm"``.
+
+    Returns:
+        The Answer with its citations.
+    """
+    # Models and indexes load once per process; each call is its own conversation.
+    key = Path(index).expanduser().resolve() if index is not None else None
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Assistant(key)
+    return _shared[key].fork(top_k=top_k, retriever=retriever, mode=mode).ask(question)

@@ -1,0 +1,278 @@
+"""The ``kotae`` command line.
+
+Every user error ends in a one-line message and exit status 2; tracebacks are
+shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kotae.app.settings import MODES, RETRIEVERS, Settings, get_settings
+from kotae.ingest.errors import InputError, KotaeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("kotae")
+
+
+def friendly_errors(func: F) -> F:
+    """Turn kotae's errors into one line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KotaeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+            if os.environ.get("KOTAE_DEBUG"):
+                raise
+            click.echo(f"error: {type(exc).__name__}: {exc} (set KOTAE_DEBUG=1 for details)", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(**options: Any) -> Settings:
+    return get_settings().with_options(**options)
+
+
+class _Progress:
+    """A tqdm bar fed by the index's ``(done, total, source)`` callback."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int, source: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="file", file=sys.stderr, leave=False,
+                            disable=None)
+        self.bar.set_postfix_str(source[-30:], refresh=False)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what kotae does (which model weights, timings).")
+@click.version_option(package_name="kotae")
+def cli(verbose: bool) -> None:
+    """kotae (答え): answers questions over your documents, with cited passages.
+
+    \b
+    Examples:
+      kotae ask "G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか"
+      kotae ingest my-docs/ --index my-index
+      kotae ask "Who chaired the meeting?" --index my-index
+      kotae chat
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
+    from kotae.app.assistant import ensure_default_index
+    from kotae.app.embedding_cache import CachedEmbeddings
+    from kotae.index import DocumentIndex, load_embeddings
+
+    if index is None:
+        progress = _Progress("indexing corpus/ (first use)")
+        try:
+            return ensure_default_index(settings, progress=progress)
+        finally:
+            progress.close()
+    embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
+    return DocumentIndex.open(index, embeddings=embeddings, create=create)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: $KOTAE_HOME/index).")
+@click.option("--rebuild", is_flag=True, help="Build the index again from scratch (after a model change or damage).")
+@friendly_errors
+def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
+    """Index documents (.txt .md .html .pdf), or folders of them.
+
+    Re-running on a folder embeds only new or changed files and removes the
+    ones deleted from it. Exit status: 0 when something was indexed or all
+    was up to date, 2 when nothing could be indexed.
+
+    \b
+    Examples:
+      kotae ingest corpus/
+      kotae ingest report.pdf notes.md --index my-index
+      kotae ingest corpus/ --rebuild
+    """
+    from kotae.app.embedding_cache import CachedEmbeddings
+    from kotae.index import DocumentIndex, load_embeddings
+
+    settings = _settings()
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"not found: {', '.join(missing)}")
+    target = (index or settings.default_index).expanduser()
+    embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
+    build_dir = target
+    if rebuild and target.exists():
+        build_dir = target.with_name(target.name + ".rebuild")
+        shutil.rmtree(build_dir, ignore_errors=True)
+    opened = DocumentIndex.open(build_dir, embeddings=embeddings, create=True)
+    progress = _Progress("indexing")
+    try:
+        results = opened.ingest(list(paths), progress=progress, remove_missing=True)
+    finally:
+        progress.close()
+    if build_dir != target:
+        _swap_in(build_dir, target)
+    _print_results(results)
+    indexed = sum(1 for r in results if r.status == "indexed")
+    ok = sum(1 for r in results if r.status in ("indexed", "unchanged", "removed"))
+    click.echo(f"{indexed} indexed, {sum(r.status == 'unchanged' for r in results)} unchanged, "
+               f"{sum(r.status == 'removed' for r in results)} removed, "
+               f"{sum(r.status == 'rejected' for r in results)} rejected → {target}")
+    if ok == 0:
+        sys.exit(2)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Replace ``target`` with the freshly built ``new`` folder, keeping one of them whole at every moment."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _print_results(results: list[Any]) -> None:
+    marks = {"indexed": "indexed  ", "unchanged": "unchanged", "removed": "removed  ", "rejected": "rejected "}
+    for r in results:
+        detail = f"{r.chunks} chunks" if r.status == "indexed" else r.reason
+        click.echo(f"{marks.get(r.status, r.status)}  {r.source}" + (f"  ({detail})" if detail else ""))
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: built from corpus/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON (same field names as the Python API).")
+@click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages to retrieve (default 5).")
+@click.option("--retriever", type=click.Choice(RETRIEVERS), help="hybrid (default), dense or bm25.")
+@click.option("--mode", type=click.Choice(MODES), help="extractive (default) or llm.")
+@click.option("--llm-base-url", help="OpenAI-compatible endpoint for --mode llm, e.g. http://localhost:11434/v1 ($KOTAE_LLM_BASE_URL).")
+@click.option("--llm-model", help="Chat model name for --mode llm ($KOTAE_LLM_MODEL).")
+@click.option("--llm-api-key", help="API key of the endpoint ($KOTAE_LLM_API_KEY or $OPENAI_API_KEY; local servers need none).")
+@click.option("--llm-timeout", type=click.FloatRange(0, min_open=True), help="Seconds to wait for the endpoint (default 60, $KOTAE_LLM_TIMEOUT).")
+@friendly_errors
+def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | None,
+                retriever: str | None, mode: str | None, llm_base_url: str | None = None,
+                llm_model: str | None = None, llm_api_key: str | None = None,
+                llm_timeout: float | None = None) -> None:
+    """Answer QUESTION from the indexed documents, with the passages it used.
+
+    \b
+    Examples:
+      kotae ask "G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか"
+      kotae ask "What is DFFT?" --json
+    """
+    from kotae.app.assistant import Assistant, prepare_question
+
+    settings = _settings(top_k=top_k, retriever=retriever, mode=mode, llm_base_url=llm_base_url,
+                         llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout)
+    prepare_question(question, limit=settings.max_question_chars)  # reject empty questions before loading models
+    if index is not None and not index.exists():
+        raise InputError(f"no index at {index}: create one with `kotae ingest PATH --index {index}`")
+    assistant = Assistant(_open_index(index, settings, create=False), settings=settings)
+    answer = assistant.ask(question)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if answer.notice:
+        click.echo(f"note: {answer.notice}", err=True)
+    click.echo(answer.text)
+    for c in answer.citations:
+        where = ", ".join(x for x in (c.location.get("section") or "", f"p. {c.location['page']}" if c.location.get("page") else "") if x)
+        click.echo(f"\n[{c.n}] {c.source}" + (f" — {where}" if where else ""))
+        click.echo("    " + c.quote.replace("\n", " "))
+
+
+@cli.command()
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: $KOTAE_HOME/index).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly_errors
+def docs(index: Path | None, as_json: bool) -> None:
+    """List the indexed documents."""
+    opened = _open_index(index, _settings(), create=False)
+    items = opened.documents()
+    if as_json:
+        click.echo(json.dumps([vars(d) if hasattr(d, "__dict__") else d._asdict() for d in items], ensure_ascii=False, indent=2))
+        return
+    if not items:
+        click.echo("no documents indexed")
+    for d in items:
+        click.echo(f"{d.source}\t{d.chunks} chunks\tadded {d.added_at}")
+
+
+@cli.command()
+@click.argument("document")
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: $KOTAE_HOME/index).")
+@friendly_errors
+def remove(document: str, index: Path | None) -> None:
+    """Remove DOCUMENT (a file name as `kotae docs` shows it) from the index."""
+    opened = _open_index(index, _settings(), create=False)
+    if not opened.remove(document):
+        known = ", ".join(d.source for d in opened.documents()) or "none"
+        raise InputError(f"no document named {document!r} in the index (indexed: {known})")
+    click.echo(f"removed {document}")
+
+
+def _add_optional_commands() -> None:
+    """Commands of the other packages; each import is cheap until run."""
+    try:
+        from kotae.eval.cli import bench_command, eval_command  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from kotae.eval.cli import eval_command
+        except ImportError:
+            eval_command = None
+        bench_command = None
+    for command in (eval_command, bench_command):
+        if command is not None:
+            cli.add_command(command)
+    try:
+        from kotae.app.ui import chat_command
+    except ImportError:
+        return
+    cli.add_command(chat_command)
+
+
+_add_optional_commands()
+
+
+def main() -> None:
+    """Entry point of the ``kotae`` console script."""
+    cli(prog_name="kotae")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The default answerer: picks the sentences of the retrieved passages that answer.
+
+No LLM is involved. Each sentence of the retrieved passages is scored on
+four signals and the best one to three non-redundant sentences are returned:
+
+* embedding similarity to the question (cross-lingual, so English questions
+  reach Japanese text),
+* keyword overlap with the question's key terms (Sudachi-normalised),
+* the rank of the passage it comes from,
+* whether it contains the expected answer type (a date for "when", ...).
+
+Embedding similarity alone picks headings and figure captions about half the
+time on government texts, because they repeat the question's topic word for
+word; the other signals, and a penalty for headings, are what make it work.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.documents import Document
+
+from kotae.app.embedding_cache import CachedEmbeddings
+from kotae.app.question import QuestionAnalysis, has_answer_type
+
+logger = logging.getLogger(__name__)
+
+Tokenizer = Callable[[str], list[str]]
+SentenceSplitter = Callable[[str], list[tuple[int, int]]]
+
+# Headings, figure captions and photo captions name a topic but state nothing.
+_HEADING = re.compile(
+    r"^\s*(?:図表\s*\d+|■|◆|●|第\d+|\d+(?:\.\d+)*[\s　]|\(\d+\)|[①-⑳]|#+\s)"
+)
+_CAPTION_END = re.compile(r"(?:の概要|の模様|の様子|の結果|一覧|について|写真)\s*$")
+# Sentences that lean on the one before them ("同会合は…", "This meeting…").
+_ANAPHOR = re.compile(r"^\s*(?:同|この|これ|その|それ|こうした|こうして|当該|本|This\b|These\b|It\b|They\b)")
+_SENTENCE_END = re.compile(r"[。．.!?！？]\s*$")
+
+
+@dataclass(frozen=True)
+class ScoringWeights:
+    """How much each signal counts; similarity is measured in steps of ``sim_scale``."""
+
+    sim_scale: float = 0.04
+    keyword: float = 1.2
+    context_keyword: float = 0.4
+    rank: float = 0.4
+    type_match: float = 0.8
+    type_missing: float = 1.2
+    heading: float = 1.5
+    fragment: float = 0.4
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved passage, with its signals and score."""
+
+    text: str
+    doc_index: int
+    start: int
+    end: int
+    similarity: float = 0.0
+    keyword: float = 0.0
+    context_keyword: float = 0.0
+    type_match: bool = True
+    heading: bool = False
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The sentences chosen to answer, or the reason there are none."""
+
+    candidates: list[Candidate]
+    abstained: bool
+    reason: str = ""
+
+
+def is_heading(text: str) -> bool:
+    """True for headings and captions: numbered titles, ``図表`` lines, ``…の概要``."""
+    stripped = text.strip()
+    if "\n" in stripped:  # a table row: several short lines kept together
+        return False
+    if _SENTENCE_END.search(stripped) and len(stripped) > 40:
+        return False
+    return bool(_HEADING.match(stripped) or _CAPTION_END.search(stripped) or len(stripped) < 25 and not _SENTENCE_END.search(stripped))
+
+
+def _overlap(terms: Sequence[str], tokens: set[str]) -> float:
+    if not terms:
+        return 0.0
+    return sum(1 for t in terms if t in tokens) / len(terms)
+
+
+class ExtractiveAnswerer:
+    """Chooses the answering sentences among retrieved passages.
+
+    Args:
+        embeddings: Cached embeddings of the index's model.
+        tokenize: The keyword tokenizer of the index.
+        split_sentences: Sentence splitter of the ingest package.
+        weights: Signal weights.
+        selection: ``"scored"`` (default) or ``"first"`` (the first sentence of
+            the top passage; kept as a baseline for the eval's ablation).
+    """
+
+    def __init__(
+        self,
+        embeddings: CachedEmbeddings,
+        tokenize: Tokenizer,
+        split_sentences: SentenceSplitter,
+        *,
+        weights: ScoringWeights | None = None,
+        selection: str = "scored",
+        min_similarity: float = 0.80,
+        min_coverage: float = 0.5,
+    ) -> None:
+        if selection not in ("scored", "first"):
+            raise ValueError(f"selection must be 'scored' or 'first', got {selection!r}")
+        self.embeddings = embeddings
+        self.tokenize = tokenize
+        self.split_sentences = split_sentences
+        self.weights = weights or ScoringWeights()
+        self.selection = selection
+        self.min_similarity = min_similarity
+        self.min_coverage = min_coverage
+
+    def candidates(self, documents: Sequence[Document]) -> list[Candidate]:
+        """Every distinct sentence of the passages, in passage-rank order."""
+        seen: set[str] = set()
+        found: list[Candidate] = []
+        for index, doc in enumerate(documents):
+            text = doc.page_content
+            for start, end in self.split_sentences(text):
+                sentence = text[start:end].strip()
+                key = re.sub(r"\s+", "", sentence)
+                if len(key) < 4 or key in seen:
+                    continue
+                seen.add(key)
+                offset = text.find(sentence, start)
+                found.append(Candidate(sentence, index, offset, offset + len(sentence)))
+        return found
+
+    def select(self, question: QuestionAnalysis, query_vector: Sequence[float], documents: Sequence[Document]) -> Selection:
+        """Score the sentences of ``documents`` and pick the answer.
+
+        Args:
+            question: The analysed question.
+            query_vector: The question's query embedding.
+            documents: Retrieved passages, best first.
+
+        Returns:
+            The chosen sentences, or an abstention with its reason.
+        """
+        candidates = self.candidates(documents)
+        if not candidates:
+            return Selection([], True, "no passages")
+        if self.selection == "first":
+            return Selection([candidates[0]], False)
+
+        w = self.weights
+        vectors = np.asarray(self.embeddings.embed_sentences([c.text for c in candidates]), dtype=np.float32)
+        sims = vectors @ np.asarray(query_vector, dtype=np.float32)
+        context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
+        best_sim = float(sims.max())
+        for cand, sim in zip(candidates, sims):
+            tokens = set(self.tokenize(cand.text))
+            cand.similarity = float(sim)
+            cand.keyword = _overlap(question.terms, tokens)
+            cand.context_keyword = _overlap(question.terms, tokens | context_tokens[cand.doc_index])
+            cand.type_match = has_answer_type(cand.text, question.expected)
+            cand.heading = is_heading(cand.text)
+            cand.score = (
+                (cand.similarity - best_sim) / w.sim_scale
+                + w.keyword * cand.keyword
+                + w.context_keyword * cand.context_keyword
+                + w.rank / (1 + cand.doc_index)
+                + (w.type_match if question.expected and cand.type_match else 0.0)
+                - (w.type_missing if question.expected and not cand.type_match else 0.0)
+                - (w.heading if cand.heading else 0.0)
+                - (w.fragment if len(cand.text) < 12 else 0.0)
+            )
+        ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+        best = ranked[0]
+
+        reason = self._abstain_reason(question, best, ranked)
+        if reason:
+            logger.debug("abstaining: %s", reason)
+            return Selection([], True, reason)
+
+        chosen = [best]
+        limit = 3 if question.wants_list else 2
+        margin = 1.0 if question.wants_list else 0.6
+        for cand in ranked[1:]:
+            if len(chosen) >= limit or cand.score < best.score - margin:
+                break
+            if cand.heading or any(_redundant(cand.text, c.text) for c in chosen):
+                continue
+            if question.expected and not cand.type_match:
+                continue
+            chosen.append(cand)
+        return Selection(self._with_antecedents(chosen, candidates), False)
+
+    def _abstain_reason(self, question: QuestionAnalysis, best: Candidate, ranked: list[Candidate]) -> str:
+        """Why the passages do not answer the question, or "" when they do."""
+        if best.similarity < self.min_similarity:
+            return f"best sentence similarity {best.similarity:.3f} < {self.min_similarity}"
+        top = ranked[:5]
+        if question.expected and not any(c.type_match for c in top):
+            return f"no {question.expected} in the best sentences"
+        # Key terms only exist in the documents' language; an English question
+        # over Japanese text is judged on the terms the two share (G7, DFFT...).
+        terms = question.terms
+        if terms:
+            coverage = max(c.context_keyword for c in top)
+            if coverage < self.min_coverage:
+                return f"key terms coverage {coverage:.2f} < {self.min_coverage}"
+        return ""
+
+    def _with_antecedents(self, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
+        """Add the sentence before one that starts with 同/この/This..., so it reads alone."""
+        result: list[Candidate] = []
+        for cand in chosen:
+            if _ANAPHOR.match(cand.text):
+                previous = [c for c in candidates if c.doc_index == cand.doc_index and c.end <= cand.start]
+                if previous:
+                    before = max(previous, key=lambda c: c.end)
+                    if not before.heading and before not in result and before not in chosen:
+                        result.append(before)
+            result.append(cand)
+        return result
+
+
+def _redundant(a: str, b: str) -> bool:
+    """True when one sentence repeats the other (overlapping chunks, restated facts)."""
+    ka, kb = re.sub(r"\s+", "", a), re.sub(r"\s+", "", b)
+    if ka in kb or kb in ka:
+        return True
+    grams_a = {ka[i : i + 2] for i in range(len(ka) - 1)}
+    grams_b = {kb[i : i + 2] for i in range(len(kb) - 1)}
+    if not grams_a or not grams_b:
+        return False
+    return len(grams_a & grams_b) / min(len(grams_a), len(grams_b)) > 0.8

@@ -1,0 +1,135 @@
+"""What a question asks for: its expected answer type and its key terms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kotae.app.language import detect_language
+
+# The expected answer type decides which sentences can answer at all: a
+# "when" question is not answered by a sentence without a date in it.
+_TYPE_CUES: dict[str, tuple[str, ...]] = {
+    "date": (
+        r"いつ", r"何月", r"何日", r"何年", r"日程", r"日付", r"時期", r"開催日", r"期間",
+        r"\bwhen\b", r"\bwhat (?:date|day|year|month)s?\b", r"\bwhich (?:date|day|year|month)s?\b",
+        r"\bdates?\b",
+    ),
+    "place": (
+        r"どこ", r"どちら", r"場所", r"開催地", r"都市", r"何県", r"何市", r"どの(?:県|市|町|都市|国)",
+        r"\bwhere\b", r"\bwhich (?:city|town|prefecture|country|place|venue)\b", r"\bvenue\b",
+        r"\bin what (?:city|prefecture|town)\b",
+    ),
+    "person": (
+        r"誰", r"だれ", r"どなた", r"何者",
+        r"\bwho\b", r"\bwhom\b", r"\bwhose\b",
+    ),
+    "number": (
+        r"いくつ", r"何つ", r"何人", r"何か国", r"何カ国", r"何ヶ国", r"何件", r"何個", r"何本", r"何回",
+        r"何テーマ", r"何の?分野", r"数は", r"何部",
+        r"\bhow many\b", r"\bhow much\b", r"\bnumber of\b",
+    ),
+}
+
+_ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
+    "date": re.compile(
+        r"\d{4}年|\d{1,2}月\d{1,2}日|\d{1,2}月|令和\s?\d+年|平成\s?\d+年|\d{1,2}/\d{1,2}|"
+        r"\b(?:19|20)\d{2}\b|(?:January|February|March|April|May|June|July|August|September|"
+        r"October|November|December)"
+    ),
+    "place": re.compile(
+        r"[一-龥ぁ-んァ-ヶ]{1,4}(?:都|道|府|県|市|町|村)|ドイツ|フランス|イタリア|英国|イギリス|米国|"
+        r"アメリカ|カナダ|日本|欧州|EU|[A-Z][a-z]+(?: City| Prefecture)"
+    ),
+    "person": re.compile(r"大臣|長官|総裁|議長|首相|総理|局長|氏|[A-Z][a-z]+ [A-Z][a-z]+"),
+    "number": re.compile(r"\d+|[①-⑳]|[一二三四五六七八九十]+(?:つ|か国|カ国|人|件)"),
+}
+
+# Words that say what kind of answer is wanted but are not about the topic:
+# requiring them in the evidence would make every question look unanswered.
+_STOP_TERMS = frozenset(
+    """
+    いつ どこ 誰 だれ どなた 何 なに なん いくつ どの どんな どのよう どう どういう 教える 下さる
+    くださる ください する ある いる なる れる られる できる 言う いう もの こと ため よう それ
+    これ あれ その この 何故 なぜ 具体 的 について 関する 対する 様 方 等 事 内容 挙げる 知る
+    what when where who whom whose which why how many much is are was were be been being do does
+    did the a an of in on at to for from by with about as and or it its this that these those
+    there their they them he she his her me my i you your we our us please tell give list name
+    describe explain mean means meant stand stands called call any some kind kinds type types
+    held hold happen happened take took place places during into up
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    """The parts of a question the answerer scores against.
+
+    Attributes:
+        text: The question.
+        language: ``"ja"`` or ``"en"``.
+        expected: ``"date"``, ``"place"``, ``"person"``, ``"number"`` or None.
+        terms: Key terms (search tokens that carry the topic).
+        wants_list: The question asks for several items (lists, "which ... are").
+        wants_definition: The question asks what something is.
+    """
+
+    text: str
+    language: str
+    expected: str | None
+    terms: tuple[str, ...]
+    wants_list: bool
+    wants_definition: bool
+
+
+_LIST_CUES = re.compile(
+    r"挙げ|すべて|全て|どのような(?:課|テーマ|分野|取組)|何と何|列挙|一覧|それぞれ|"
+    r"\bwhat are\b|\bwhich (?:are|were)\b|\blist\b|\bname the\b|\bwhat (?:divisions|themes|topics|areas)\b|"
+    r"\bco-?chairs?\b|\bthemes\b|\bdivisions\b",
+    re.IGNORECASE,
+)
+_DEFINITION_CUES = re.compile(
+    r"とは|って何|の意味|の略|何の略|\bwhat (?:is|was|does) (?:the )?[A-Z]{2,}\b|\bstand for\b|\bmeaning of\b|"
+    r"\bwhat is meant\b|\bdefine\b",
+    re.IGNORECASE,
+)
+
+
+def expected_type(question: str) -> str | None:
+    """The kind of answer a question wants, from its question words."""
+    lowered = question.lower()
+    for kind in ("date", "place", "person", "number"):
+        if any(re.search(cue, lowered) for cue in _TYPE_CUES[kind]):
+            return kind
+    return None
+
+
+def has_answer_type(text: str, kind: str | None) -> bool:
+    """True when ``text`` contains something of the expected kind (a date, place...)."""
+    return True if kind is None else bool(_ANSWER_PATTERNS[kind].search(text))
+
+
+def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAnalysis:
+    """Analyse a question with the search tokenizer used for BM25.
+
+    Args:
+        question: The user's question.
+        tokenize: The index's keyword tokenizer, so terms match what BM25 indexed.
+
+    Returns:
+        The question's language, expected answer type and key terms.
+    """
+    terms = []
+    for token in tokenize(question):
+        if token in _STOP_TERMS or len(token) < 2 and not token.isdigit() and token.isascii():
+            continue
+        if token not in terms:
+            terms.append(token)
+    return QuestionAnalysis(
+        text=question,
+        language=detect_language(question),
+        expected=expected_type(question),
+        terms=tuple(terms),
+        wants_list=bool(_LIST_CUES.search(question)),
+        wants_definition=bool(_DEFINITION_CUES.search(question)),
+    )

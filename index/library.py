@@ -1,0 +1,595 @@
+"""DocumentIndex: a folder of indexed documents, the one object the app talks to.
+
+An index folder holds ``manifest.json`` (:mod:`kotae.index.manifest`) and a
+:class:`~kotae.index.store.FaissVectorStore`.  A ``documents`` table beside the
+chunks (same SQLite database, same transactions) records each indexed file by
+path with its content hash and chunk ids, which is what makes re-ingesting a
+folder incremental: unchanged files are skipped without being read twice or
+embedded, changed files replace their old chunks, and deleted ones can be removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.embeddings import Embeddings
+
+from kotae.index import keyword
+from kotae.index.manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    check_manifest,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
+from kotae.index.retriever import MODES, HybridRetriever
+from kotae.index.store import DB_NAME, INDEX_TYPE, FaissVectorStore, damaged, execute_script
+from kotae.ingest import SUPPORTED_SUFFIXES, chunk_document, load_document
+from kotae.ingest.errors import DocumentError, IndexStateError, InputError
+from kotae.ingest.types import Chunk, ChunkSettings
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["indexed", "unchanged", "removed", "rejected"]
+Progress = Callable[[int, int, str], None]
+
+EMBED_BATCH = 64
+
+_DOCUMENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents(
+    path TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    chunk_ids TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_by_hash ON documents(content_hash);
+CREATE INDEX IF NOT EXISTS documents_by_source ON documents(source)
+"""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file (or folder entry) during an ingest.
+
+    Attributes:
+        source: File name as shown to users.
+        status: ``indexed``, ``unchanged``, ``removed`` or ``rejected``.
+        chunks: Chunks the file has in the index now (removed: had).
+        reason: Why it was rejected (empty otherwise).
+    """
+
+    source: str
+    status: Status
+    chunks: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One indexed document.
+
+    Attributes:
+        source: File name as shown to users.
+        chunks: Number of chunks.
+        added_at: When this version was indexed (ISO 8601, UTC).
+        content_hash: SHA-256 of the file's bytes.
+        path: The file's absolute path when it was indexed.
+    """
+
+    source: str
+    chunks: int
+    added_at: str
+    content_hash: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: str
+    source: str
+    content_hash: str
+    chunk_ids: tuple[str, ...]
+
+
+@dataclass
+class _Prepared:
+    path: str
+    source: str
+    content_hash: str
+    chunks: list[Chunk]
+    vectors: list[list[float]]
+    replaces: _Entry | None
+
+
+@dataclass
+class _Pending:
+    files: list[_Prepared] = field(default_factory=list)
+    chunks: int = 0
+    hashes: dict[str, str] = field(default_factory=dict)  # content hash -> source
+    chunk_ids: set[str] = field(default_factory=set)
+
+
+def _model_name(embeddings: Embeddings) -> str:
+    for attr in ("model_name", "model"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(embeddings).__name__
+
+
+def _dimension(embeddings: Embeddings) -> int:
+    value = getattr(embeddings, "dimension", None)
+    if isinstance(value, int) and value > 0:
+        return value
+    return len(embeddings.embed_query("dimension probe"))
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _index_files(folder: Path) -> list[Path]:
+    """Every file the index manages in ``folder`` (for ``rebuild``)."""
+    names = {MANIFEST_NAME, MANIFEST_NAME + ".tmp", DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal"}
+    found = [folder / n for n in names if (folder / n).exists()]
+    return found + sorted(folder.glob("vectors-*.faiss*"))
+
+
+class DocumentIndex:
+    """Documents indexed for retrieval in one folder; safe for concurrent readers and one writer.
+
+    Use :meth:`open`; close with :meth:`close` (or use it as a context manager).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        store: FaissVectorStore,
+        embeddings: Embeddings,
+        chunk_settings: ChunkSettings,
+        manifest: dict[str, Any],
+        *,
+        batch_chunks: int,
+        max_file_bytes: int | None,
+    ) -> None:
+        self._path = path
+        self._store = store
+        self._embeddings = embeddings
+        self.chunk_settings = chunk_settings
+        self._manifest = manifest
+        self._batch_chunks = batch_chunks
+        self._max_file_bytes = max_file_bytes
+        self._write_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        embeddings: Embeddings,
+        chunk_settings: ChunkSettings | None = None,
+        create: bool = True,
+        rebuild: bool = False,
+        max_file_bytes: int | None = None,
+        batch_chunks: int = 256,
+    ) -> "DocumentIndex":
+        """Open the index in ``path``, creating it if allowed.
+
+        Args:
+            path: The index folder.
+            embeddings: The embedding model; must be the one the index was built with.
+            chunk_settings: Chunking for new indexes; None uses the index's own
+                (or the defaults for a new index).  Differing settings are refused.
+            create: Create a new, empty index if there is none.
+            rebuild: Delete the index files in ``path`` first and start empty
+                (other files in the folder are left alone).
+            max_file_bytes: Files larger than this are rejected by :meth:`ingest`
+                (default: ``KOTAE_MAX_FILE_MB`` through kotae's settings).
+            batch_chunks: Commit an ingest at least every this many new chunks
+                (more when the index is large, so rewrites stay proportional).
+
+        Returns:
+            The open index.
+
+        Raises:
+            IndexStateError: No index and ``create`` is False; the index was built
+                with another model, dimension, tokenizer or chunking; or it is damaged.
+        """
+        folder = Path(path).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise IndexStateError(f"{folder} is a file, not an index folder; choose a folder for the index.")
+        if batch_chunks < 1:
+            raise InputError(f"batch_chunks must be at least 1, got {batch_chunks}")
+        if rebuild:
+            for leftover in _index_files(folder) if folder.is_dir() else []:
+                leftover.unlink(missing_ok=True)
+        model = _model_name(embeddings)
+        dimension = _dimension(embeddings)
+        weights = str(getattr(embeddings, "weights", "") or "")
+        has_manifest = (folder / MANIFEST_NAME).exists()
+        has_store = (folder / DB_NAME).exists()
+        if has_manifest and not has_store:
+            raise damaged(folder, f"{DB_NAME} is missing")
+        if not has_manifest and not has_store and not create:
+            raise IndexStateError(f"No index at {folder}; build one with `kotae ingest PATH --index {folder}`.")
+
+        manifest: dict[str, Any] | None = None
+        settings = chunk_settings or ChunkSettings()
+        if has_manifest:
+            manifest = read_manifest(folder)
+            settings = check_manifest(
+                manifest,
+                folder=folder,
+                model=model,
+                dimension=dimension,
+                tokenizer=keyword.TOKENIZER_DESCRIPTION,
+                chunk_settings=chunk_settings,
+            )
+            if manifest.get("weights") != weights:
+                logger.warning(
+                    "index %s was built with weights %r, now using %r (same model %s)",
+                    folder,
+                    manifest.get("weights"),
+                    weights,
+                    model,
+                )
+        store = FaissVectorStore(embeddings, path=folder, dimension=dimension)
+        try:
+            with store.view() as view:
+                has_table = view.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'documents'")
+            if not has_table:
+                with store.batch() as batch:
+                    execute_script(batch.conn, _DOCUMENTS_SCHEMA)
+            if manifest is None:
+                # A store without a manifest is only acceptable if it is empty: a
+                # creation that was interrupted before the manifest was written.
+                with store.view() as view:
+                    documents = view.query("SELECT count(*) FROM documents")[0][0]
+                if store.count() or documents:
+                    raise IndexStateError(
+                        f"The index at {folder} has no {MANIFEST_NAME}, so the model it was built with is "
+                        "unknown; rebuild it with `kotae ingest --rebuild PATH`."
+                    )
+                manifest = build_manifest(
+                    model=model,
+                    weights=weights,
+                    dimension=dimension,
+                    chunk_settings=settings,
+                    tokenizer=keyword.TOKENIZER_DESCRIPTION,
+                    index_type=f"{INDEX_TYPE}+bm25(k1={keyword.K1},b={keyword.B})",
+                )
+                # Written last: a folder with a manifest always has a complete store.
+                write_manifest(folder, manifest)
+        except BaseException:
+            store.close()
+            raise
+        return cls(
+            folder,
+            store,
+            embeddings,
+            settings,
+            manifest,
+            batch_chunks=batch_chunks,
+            max_file_bytes=max_file_bytes,
+        )
+
+    def close(self) -> None:
+        """Release the index's files (waits for a running ingest)."""
+        with self._write_lock:
+            self._store.close()
+
+    def __enter__(self) -> "DocumentIndex":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def path(self) -> Path:
+        """The index folder."""
+        return self._path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """A copy of the manifest (model, weights, dimension, chunking, times)."""
+        return json.loads(json.dumps(self._manifest))
+
+    @property
+    def store(self) -> FaissVectorStore:
+        """The underlying LangChain vector store."""
+        return self._store
+
+    def count(self) -> int:
+        """Number of chunks indexed."""
+        return self._store.count()
+
+    def documents(self) -> list[DocumentInfo]:
+        """The indexed documents, sorted by name."""
+        with self._store.view() as view:
+            rows = view.query(
+                "SELECT source, chunks, added_at, content_hash, path FROM documents ORDER BY source, path"
+            )
+        return [DocumentInfo(source=r[0], chunks=r[1], added_at=r[2], content_hash=r[3], path=r[4]) for r in rows]
+
+    def retriever(self, *, k: int = 5, mode: str = "hybrid") -> HybridRetriever:
+        """A LangChain retriever over this index.
+
+        Args:
+            k: Passages returned per query (1-200).
+            mode: ``hybrid`` (dense + BM25, fused), ``dense`` or ``bm25``.
+        """
+        if mode not in MODES:
+            raise InputError(f"retriever mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not 1 <= k <= 200:
+            raise InputError(f"k must be between 1 and 200, got {k}")
+        return HybridRetriever(store=self._store, k=k, mode=mode)  # type: ignore[arg-type]
+
+    def _catalogue(self) -> dict[str, _Entry]:
+        with self._store.view() as view:
+            rows = view.query("SELECT path, source, content_hash, chunk_ids FROM documents")
+        return {r[0]: _Entry(r[0], r[1], r[2], tuple(json.loads(r[3]))) for r in rows}
+
+    # ------------------------------------------------------------------ writing
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        progress: Progress | None = None,
+        remove_missing: bool = False,
+    ) -> list[FileResult]:
+        """Index files and folders (recursively, supported suffixes only).
+
+        Unchanged files (same bytes as when indexed) are skipped; a changed file
+        replaces its old chunks; a file with the same bytes as another indexed
+        file is rejected.  A file that cannot be read is reported and skipped.
+        Work is committed in batches, each atomically: an interrupted ingest
+        keeps what was committed, and running it again finishes the rest.
+
+        Args:
+            paths: Files and folders.
+            progress: Called as ``progress(done, total, source)`` after each file.
+            remove_missing: Also remove indexed documents that lived in one of
+                the given folders (or were given as files) but no longer exist.
+
+        Returns:
+            One result per file found (and per removed document).
+        """
+        with self._write_lock:
+            limit = self._max_file_bytes if self._max_file_bytes is not None else _default_max_bytes()
+            files, folders, missing = self._collect(paths)
+            catalogue = self._catalogue()
+            results: list[FileResult] = []
+            changed = False
+
+            gone: list[_Entry] = []
+            if remove_missing:
+                gone = [
+                    entry
+                    for key, entry in catalogue.items()
+                    if not Path(key).exists() and (key in missing or any(_is_under(key, f) for f in folders))
+                ]
+                if gone:
+                    self._remove_entries(gone)
+                    changed = True
+                    for entry in gone:
+                        del catalogue[entry.path]
+                        results.append(FileResult(entry.source, "removed", len(entry.chunk_ids)))
+            gone_paths = {entry.path for entry in gone}
+            for key in missing:
+                if key not in gone_paths:
+                    results.append(FileResult(Path(key).name, "rejected", 0, f"{key} does not exist"))
+
+            by_hash = {entry.content_hash: entry.source for entry in catalogue.values()}
+            pending = _Pending()
+            for done, file in enumerate(files, 1):
+                outcome = self._prepare(file, catalogue, by_hash, pending, limit)
+                if isinstance(outcome, FileResult):
+                    results.append(outcome)
+                    source = outcome.source
+                else:
+                    pending.files.append(outcome)
+                    pending.chunks += len(outcome.chunks)
+                    pending.hashes[outcome.content_hash] = outcome.source
+                    pending.chunk_ids.update(c.id for c in outcome.chunks)
+                    results.append(FileResult(outcome.source, "indexed", len(outcome.chunks)))
+                    source = outcome.source
+                    if pending.chunks >= max(self._batch_chunks, self.count() // 4):
+                        self._commit(pending)
+                        changed = True
+                        pending = _Pending()
+                if progress is not None:
+                    progress(done, len(files), source)
+            if pending.files:
+                self._commit(pending)
+                changed = True
+            if changed:
+                self._touch_manifest()
+            return results
+
+    def remove(self, source: str) -> bool:
+        """Remove a document by file name (every document of that name) or by path.
+
+        Returns:
+            True if something was removed.
+        """
+        with self._write_lock:
+            catalogue = self._catalogue()
+            wanted = {source}
+            try:
+                wanted.add(str(Path(source).expanduser().resolve()))
+            except (OSError, RuntimeError):
+                pass
+            entries = [e for e in catalogue.values() if e.source == source or e.path in wanted]
+            if not entries:
+                return False
+            self._remove_entries(entries)
+            self._touch_manifest()
+            return True
+
+    def _collect(self, paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[str]]:
+        """Expand the arguments into files (deduplicated), the folders given, and missing paths."""
+        files: dict[str, Path] = {}
+        folders: list[Path] = []
+        missing: list[str] = []
+        for raw in paths:
+            path = Path(raw).expanduser()
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):
+                resolved = path.absolute()
+            if resolved.is_dir():
+                folders.append(resolved)
+                for file in _walk(resolved):
+                    files.setdefault(str(file), file)
+            elif resolved.exists():
+                files.setdefault(str(resolved), resolved)
+            else:
+                missing.append(str(resolved))
+        return list(files.values()), folders, missing
+
+    def _prepare(
+        self, file: Path, catalogue: dict[str, _Entry], by_hash: dict[str, str], pending: _Pending, limit: int
+    ) -> FileResult | _Prepared:
+        """Decide what to do with one file; load, chunk and embed it if it is new or changed."""
+        key = str(file)
+        name = file.name
+        try:
+            size = file.stat().st_size
+            if size > limit:
+                # Checked before hashing so a huge file is never read; the loader words the refusal.
+                load_document(file, max_bytes=limit)
+                return FileResult(name, "rejected", 0, f"{name} is {size} bytes, over the limit of {limit} bytes")
+            digest = _sha256_file(file)
+        except DocumentError as exc:
+            return FileResult(name, "rejected", 0, str(exc))
+        except OSError as exc:
+            return FileResult(name, "rejected", 0, f"cannot read {name}: {exc.strerror or exc}")
+        entry = catalogue.get(key)
+        if entry is not None and entry.content_hash == digest:
+            return FileResult(entry.source, "unchanged", len(entry.chunk_ids))
+        twin = pending.hashes.get(digest) or by_hash.get(digest)
+        if twin is not None:
+            return FileResult(name, "rejected", 0, f"same content as {twin}")
+        try:
+            doc = load_document(file, max_bytes=limit)
+            chunks = chunk_document(doc, self.chunk_settings)
+        except DocumentError as exc:
+            return FileResult(name, "rejected", 0, _kept_note(str(exc), entry))
+        except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the batch
+            logger.exception("reading %s failed", file)
+            return FileResult(name, "rejected", 0, _kept_note(f"{name} could not be read: {exc}", entry))
+        source = doc.source or name
+        if not chunks:
+            return FileResult(source, "rejected", 0, _kept_note(f"{source} contains no text to index", entry))
+        clash = self._clashing_ids(chunks, entry, pending)
+        if clash:
+            return FileResult(source, "rejected", 0, f"chunk id {clash} is already used by another document")
+        texts = [c.text for c in chunks]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors.extend(self._embeddings.embed_documents(texts[start : start + EMBED_BATCH]))
+        return _Prepared(key, source, digest, chunks, vectors, entry)
+
+    def _clashing_ids(self, chunks: Sequence[Chunk], entry: _Entry | None, pending: _Pending) -> str | None:
+        """A chunk id of this file already held by another document, if any.
+
+        Chunk ids come from content and position, so a clash means two documents
+        would overwrite each other's chunks; it is refused rather than silently done.
+        """
+        ids = [c.id for c in chunks]
+        if len(set(ids)) != len(ids):
+            return next(i for i in ids if ids.count(i) > 1)
+        own = set(entry.chunk_ids) if entry else set()
+        for cid in ids:
+            if cid in pending.chunk_ids and cid not in own:
+                return cid
+        with self._store.view() as view:
+            taken = set(view.rowids(ids)) - own
+        return min(taken) if taken else None
+
+    def _commit(self, pending: _Pending) -> None:
+        """Write prepared files as one atomic change."""
+        stamp = now_iso()
+        with self._store.batch() as batch:
+            for item in pending.files:
+                if item.replaces is not None:
+                    batch.delete(item.replaces.chunk_ids)
+                ids = batch.add(
+                    [c.text for c in item.chunks],
+                    item.vectors,
+                    [c.metadata() for c in item.chunks],
+                    [c.id for c in item.chunks],
+                )
+                batch.conn.execute(
+                    "INSERT OR REPLACE INTO documents(path, source, content_hash, chunks, chunk_ids, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (item.path, item.source, item.content_hash, len(ids), json.dumps(ids), stamp),
+                )
+        logger.info("committed %d files (%d chunks) to %s", len(pending.files), pending.chunks, self._path)
+
+    def _remove_entries(self, entries: Sequence[_Entry]) -> None:
+        with self._store.batch() as batch:
+            for entry in entries:
+                batch.delete(entry.chunk_ids)
+                batch.conn.execute("DELETE FROM documents WHERE path = ?", (entry.path,))
+
+    def _touch_manifest(self) -> None:
+        self._manifest["updated"] = now_iso()
+        try:
+            write_manifest(self._path, self._manifest)
+        except OSError as exc:  # the time stamp is informative only
+            logger.warning("could not update %s: %s", self._path / MANIFEST_NAME, exc)
+
+
+def _default_max_bytes() -> int:
+    # Imported here: the index layer takes explicit arguments and only falls back to settings.
+    from kotae.app.settings import get_settings
+
+    return int(get_settings().max_file_mb * 1_000_000)
+
+
+def _kept_note(reason: str, entry: _Entry | None) -> str:
+    if entry is None:
+        return reason
+    return f"{reason} (the previously indexed version is kept)"
+
+
+def _is_under(path: str, folder: Path) -> bool:
+    try:
+        return Path(path).is_relative_to(folder)
+    except ValueError:
+        return False
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Supported files below ``folder``, sorted, skipping hidden files and folders."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            if path.suffix.lower() in SUPPORTED_SUFFIXES and path.is_file():
+                found.append(path)
+    return found

@@ -1,0 +1,94 @@
+"""Hybrid retrieval: dense (FAISS) and keyword (BM25) rankings fused by reciprocal rank.
+
+Reciprocal-rank fusion (Cormack et al., 2009) adds ``1 / (rrf_k + rank)`` over
+the rankings a chunk appears in.  It needs no score calibration between the
+two retrievers, which is why it is used instead of a weighted sum of scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from kotae.index.store import FaissVectorStore
+
+logger = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "bm25")
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+class HybridRetriever(BaseRetriever):
+    """Finds the chunks that best answer a query.
+
+    Returned documents carry the chunk metadata plus:
+
+    * ``id``: the chunk id;
+    * ``score``: the fused reciprocal-rank score (higher is better; in the
+      single-list modes, the reciprocal rank in that list);
+    * ``dense_score``: cosine similarity to the query (in hybrid mode also for
+      chunks only BM25 found), and ``rank_dense``, its 1-based dense rank;
+    * ``bm25_score`` and ``rank_bm25`` where BM25 found the chunk.
+
+    Attributes:
+        store: The vector store (with keyword postings for ``hybrid``/``bm25``).
+        k: Number of documents returned.
+        mode: ``hybrid``, ``dense`` or ``bm25``.
+        rrf_k: The fusion constant; larger values flatten the rank differences.
+        pool: Candidates taken from each list (default ``max(20, 4 * k)``).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: FaissVectorStore
+    k: int = Field(default=5, ge=1, le=200)
+    mode: Mode = "hybrid"
+    rrf_k: int = Field(default=60, ge=1)
+    pool: int | None = Field(default=None, ge=1)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None, **kwargs: Any
+    ) -> list[Document]:
+        k = int(kwargs.get("k", self.k))
+        pool = self.pool or max(20, 4 * k)
+        use_dense = self.mode in ("hybrid", "dense")
+        use_bm25 = self.mode in ("hybrid", "bm25")
+        # Embed before taking the view: the model is the slow part and must not
+        # hold back a writer that is waiting to publish.
+        vector = self.store.embeddings.embed_query(query) if use_dense else None
+        with self.store.view() as view:
+            dense = view.dense(vector, pool) if vector is not None else []
+            sparse = view.keyword(query, pool) if use_bm25 else []
+            fused: dict[int, float] = {}
+            for ranking in (dense, sparse):
+                for rank, (rowid, _) in enumerate(ranking, 1):
+                    fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (self.rrf_k + rank)
+            best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+            dense_scores = {r: s for r, s in dense}
+            if vector is not None:
+                missing = [r for r in best if r not in dense_scores]
+                dense_scores.update(view.similarity(vector, missing))
+            docs = view.documents(best)
+        dense_rank = {r: i for i, (r, _) in enumerate(dense, 1)}
+        bm25 = {r: (i, s) for i, (r, s) in enumerate(sparse, 1)}
+        out: list[Document] = []
+        for rowid in best:
+            doc = docs.get(rowid)
+            if doc is None:
+                continue
+            meta = dict(doc.metadata)
+            meta["id"] = doc.id
+            meta["score"] = fused[rowid]
+            if rowid in dense_scores:
+                meta["dense_score"] = dense_scores[rowid]
+            if rowid in dense_rank:
+                meta["rank_dense"] = dense_rank[rowid]
+            if rowid in bm25:
+                meta["rank_bm25"], meta["bm25_score"] = bm25[rowid]
+            out.append(Document(id=doc.id, page_content=doc.page_content, metadata=meta))
+        return out

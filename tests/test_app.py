@@ -1,0 +1,108 @@
+"""Answers from the real pipeline: right facts, citations, abstention, the Python API."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from kotae.app import Answer, InputError
+
+
+def _norm(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+# Questions written for these tests (not the eval set), with facts an answer must contain.
+ANSWERABLE = [
+    ("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか", ["4月29日"]),
+    ("G7広島サミットの開催期間を教えてください", ["5月19日"]),
+    ("国際戦略局を構成する課を挙げてください", ["国際戦略課", "宇宙通信政策課"]),
+    ("群馬高崎の会合で共同議長を務めたのは誰ですか", ["松本", "河野", "西村"]),
+    ("保健大臣会合の開催地はどこですか", ["長崎"]),
+    ("閣僚宣言には附属書がいくつ含まれていますか", ["5つ"]),
+    ("総務省海外展開行動計画2025はいつ策定されましたか", ["令和4年7月"]),
+    ("When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?", ["4月29日"]),
+    ("In which city was the G7 Health Ministers' Meeting held?", ["長崎"]),
+    ("Who were the co-chairs of the Gunma-Takasaki ministers' meeting?", ["松本"]),
+    ("When was the G7 Hiroshima Leaders' Communiqué issued?", ["5月20日"]),
+    ("What public research institution specialises in information and communications?", ["情報通信研究機構"]),
+]
+
+OFF_TOPIC = [
+    "総務省国際戦略局の年間予算はいくらですか",
+    "群馬高崎の会合には何人の記者が参加しましたか",
+    "What is the population of Takasaki city?",
+    "How many employees work at the Global Strategy Bureau?",
+]
+
+
+@pytest.mark.parametrize(("question", "facts"), ANSWERABLE)
+def test_answers_carry_the_facts_and_cite_them(assistant, question: str, facts: list[str]) -> None:
+    answer = assistant.fork().ask(question)
+    assert not answer.abstained, answer.text
+    for fact in facts:
+        assert _norm(fact) in _norm(answer.text), f"{fact!r} missing from {answer.text!r}"
+    assert "[1]" in answer.text
+    assert answer.citations and answer.citations[0].n == 1
+    for citation in answer.citations:
+        assert citation.source.endswith(".txt")
+        # The quote is a real piece of the passage it cites: the UI highlights it there.
+        assert citation.quote and citation.quote in citation.text
+        assert f"[{citation.n}]" in answer.text
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_abstains_when_the_documents_do_not_answer(assistant, question: str) -> None:
+    answer = assistant.fork().ask(question)
+    assert answer.abstained, answer.text
+    assert answer.citations == []
+    expected = "資料には該当する記述が見つかりませんでした。" if answer.language == "ja" else "I could not find this in the documents."
+    assert answer.text == expected
+
+
+def test_answer_language_follows_the_question(assistant) -> None:
+    assert assistant.fork().ask("DFFTとは何ですか").language == "ja"
+    assert assistant.fork().ask("What is DFFT?").language == "en"
+
+
+def test_answers_are_short(assistant) -> None:
+    answer = assistant.fork().ask("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか")
+    # One or two sentences: the answer is a quote, not a page.
+    assert answer.text.count("[") <= 3
+    assert len(answer.text) < 400
+
+
+def test_empty_question_is_refused(assistant) -> None:
+    with pytest.raises(InputError, match="empty"):
+        assistant.fork().ask("   \n\t ")
+
+
+def test_long_question_is_trimmed_with_a_notice(assistant) -> None:
+    answer = assistant.fork().ask("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか" + "あ" * 3000)
+    assert answer.notice and "2000" in answer.notice
+    assert len(answer.question) == 2000
+
+
+def test_to_dict_has_the_api_field_names(assistant) -> None:
+    data = assistant.fork().ask("DFFTとは何ですか").to_dict()
+    assert {"text", "abstained", "language", "citations"} <= set(data)
+    assert {"n", "source", "text", "quote", "score", "location"} <= set(data["citations"][0])
+
+
+def test_follow_up_borrows_the_previous_question(assistant) -> None:
+    conversation = assistant.fork()
+    conversation.ask("G7広島サミットについて教えてください")
+    follow_up = conversation.ask("それはいつ開催されましたか")
+    assert "5月19日" in _norm(follow_up.text)
+    assert len(conversation.history) == 2
+    conversation.reset()
+    assert conversation.history == []
+
+
+def test_module_level_ask_uses_a_named_index(corpus_index_path) -> None:
+    from kotae.app import ask
+
+    answer = ask("保健大臣会合の開催地はどこですか", index=corpus_index_path)
+    assert isinstance(answer, Answer)
+    assert "長崎" in answer.text
