@@ -131,7 +131,7 @@ def launch(
         inbrowser=False,
         show_error=False,  # errors reach the user as one line in the chat, never a traceback
         allowed_paths=allowed_folders(settings),
-        max_file_size=int(settings.max_file_mb * 1024 * 1024),
+        max_file_size=int(settings.max_file_mb * 1_000_000),  # as the index counts it
         footer_links=["api"],
         ssr_mode=False,
         mcp_server=False,
@@ -161,6 +161,8 @@ def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
     if index is not None and not index.exists():
         click.echo(f"note: no index at {index} yet; starting an empty one (add documents in the Documents tab)",
                    err=True)
+    if index is None and not settings.default_index.exists():
+        click.echo(f"kotae: first use: indexing {settings.corpus or 'corpus/'} (this takes a minute) …", err=True)
     opened = _open_index(index, settings, create=True)
     assistant = Assistant(opened, settings=settings)
     documents = opened.documents()

@@ -100,7 +100,7 @@ def css() -> str:
 class _Session:
     """One browser session's conversation (a fork of the shared Assistant).
 
-    A plain class, not a dataclass: Gradio serialises dataclass state values.
+    Kept in a ``gr.State``: each browser tab has its own history.
     """
 
     def __init__(self) -> None:
@@ -129,47 +129,49 @@ def build_app(assistant: Assistant, *, settings: Settings) -> gr.Blocks:
     """Build the web UI around one Assistant (see ``kotae.app.ui.build_app``)."""
     modes = ["extractive"] + (["llm"] if settings.llm_base_url else [])
     start_mode = settings.mode if settings.mode in modes else "extractive"
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+    max_bytes = int(settings.max_file_mb * 1_000_000)  # as the index counts it
     t = I18N
 
     def respond(
-        question: str, history: list[dict[str, Any]], session: _Session, top_k: float, retriever: str, mode: str
-    ) -> Iterator[tuple[Any, Any, Any]]:
+        question: str, history: list[dict[str, Any]], session: _Session | None, top_k: float, retriever: str,
+        mode: str,
+    ) -> Iterator[tuple[Any, Any, Any, Any]]:
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        session = session or _Session()
         lang = render.language_of(question)
         history = list(history or [])
         history.append({"role": "user", "content": render.question_html(question)})
         history.append({"role": "assistant", "content": render.partial_answer_html("…", lang)})
-        yield history, gr.skip(), ""
+        yield history, gr.skip(), "", session
         text = ""
         try:
             conversation = session.conversation(assistant, top_k=int(top_k), retriever=retriever, mode=mode)
             for piece in conversation.stream(question):
                 if isinstance(piece, Answer):
                     history[-1] = {"role": "assistant", "content": render.answer_html(piece)}
-                    yield history, render.sources_html(piece), gr.skip()
+                    yield history, render.sources_html(piece), gr.skip(), gr.skip()
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": render.partial_answer_html(text, lang)}
-                    yield history, gr.skip(), gr.skip()
+                    yield history, gr.skip(), gr.skip(), gr.skip()
         except KotaeError as exc:
             history[-1] = {"role": "assistant", "content": render.error_html(str(exc), lang)}
-            yield history, render.sources_html(None, language=lang), gr.skip()
+            yield history, render.sources_html(None, language=lang), gr.skip(), gr.skip()
         except Exception:  # noqa: BLE001 - the user gets one line; the log gets the traceback
             logger.exception("answering failed for %r", question[:200])
             history[-1] = {"role": "assistant", "content": render.unexpected_error_html(lang)}
-            yield history, render.sources_html(None, language=lang), gr.skip()
+            yield history, render.sources_html(None, language=lang), gr.skip(), gr.skip()
 
-    def clear(session: _Session, request: gr.Request) -> tuple[list[Any], str, str]:
-        if session.assistant is not None:
+    def clear(session: _Session | None, request: gr.Request) -> tuple[list[Any], str, str]:
+        if session is not None and session.assistant is not None:
             session.assistant.reset()
         return [], empty_sources(request), ""
 
-    def forget(session: _Session, request: gr.Request) -> str:
-        if session.assistant is not None:
+    def forget(session: _Session | None, request: gr.Request) -> str:
+        if session is not None and session.assistant is not None:
             session.assistant.reset()
         return empty_sources(request)
 
@@ -258,7 +260,7 @@ def build_app(assistant: Assistant, *, settings: Settings) -> gr.Blocks:
 
     # Temporary copies of uploads are deleted after an hour; the kept copy is in settings.uploads.
     with gr.Blocks(title="kotae 答え", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        session = gr.State(_Session)
+        session = gr.State(None)  # a _Session, made on the first question
         gr.Markdown(t("kotae_title"), elem_classes="kotae-header")
         with gr.Tabs():
             with gr.Tab(t("kotae_chat_tab"), id="chat"):
@@ -301,7 +303,7 @@ def build_app(assistant: Assistant, *, settings: Settings) -> gr.Blocks:
                 remove_status = gr.HTML(elem_id="kotae-remove-status", js_on_load=None)
 
         chat_io = {"inputs": [question, chatbot, session, top_k, retriever, mode],
-                   "outputs": [chatbot, sources, question]}
+                   "outputs": [chatbot, sources, question, session]}
         gr.on([question.submit, send.click], respond, **chat_io, api_visibility="private",
               show_progress="minimal")
         examples.load_input_event.then(respond, **chat_io, api_visibility="private", show_progress="minimal")

@@ -43,8 +43,8 @@ UI_MESSAGES: dict[str, dict[str, str]] = {
         "ja": "まだ文書がありません。下から追加してください。",
         "en": "No documents yet. Add some below.",
     },
-    "doc_total": {"ja": "{docs}件の文書・{chunks}チャンク", "en": "{docs} documents, {chunks} chunks"},
-    "indexed": {"ja": "登録しました（{chunks}チャンク）", "en": "indexed ({chunks} chunks)"},
+    "doc_total": {"ja": "{docs}件の文書・{chunks}チャンク", "en": "{docs} document{docs_s}, {chunks} chunk{chunks_s}"},
+    "indexed": {"ja": "登録しました（{chunks}チャンク）", "en": "indexed ({chunks} chunk{chunks_s})"},
     "unchanged": {"ja": "変更なし（登録済み）", "en": "unchanged (already indexed)"},
     "rejected": {"ja": "登録できません: {reason}", "en": "rejected: {reason}"},
     "removed": {"ja": "{name} を削除しました。", "en": "Removed {name}."},
@@ -59,7 +59,9 @@ _MARKER = re.compile(r"\[(\d+)\]")
 def ui_message(key: str, language: str, **values: object) -> str:
     """A fixed UI message in ``language`` (English when unknown), not escaped."""
     table = UI_MESSAGES[key]
-    return table.get(language, table["en"]).format(**values)
+    # English plurals: "{chunks} chunk{chunks_s}" reads "1 chunk", "2 chunks".
+    plurals = {f"{k}_s": "" if v == 1 else "s" for k, v in values.items() if isinstance(v, int)}
+    return table.get(language, table["en"]).format(**plurals, **values)
 
 
 def language_of(text: str) -> str:
@@ -151,6 +153,11 @@ def _highlighted(citation: Citation) -> str:
     if span is None:
         return _esc(text)
     start, end = span
+    # Highlight the sentence itself, not the line breaks around it.
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
     return f"{_esc(text[:start])}<mark>{_esc(text[start:end])}</mark>{_esc(text[end:])}"
 
 

@@ -112,7 +112,15 @@ def render_markdown(report: EvalReport, *, ablations: Sequence[EvalReport] = (),
         "",
     ]
     if ablations:
-        lines += ["## Ablations", "", ablation_table(ablations), ""]
+        lines += [
+            "## Ablations",
+            "",
+            ablation_table(ablations),
+            "",
+            "Same index and top_k; `first` answers with the first sentence of the top passage. Latency is not "
+            "compared: the runs share embedding caches (ablations.json has it).",
+            "",
+        ]
     for chart in charts:
         lines += [f"![{chart.stem}]({chart.name})", ""]
     failures = report.failures
@@ -164,6 +172,7 @@ def write_charts(report: EvalReport, out_dir: Path) -> list[Path]:
     # Figure() draws with the Agg canvas directly; pyplot (and its global
     # backend state) is never touched, so this is safe without a display.
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     summary = report.summary
     accuracy_png = out_dir / "accuracy.png"
@@ -178,8 +187,9 @@ def write_charts(report: EvalReport, out_dir: Path) -> list[Path]:
         ax.bar_label(bars, labels=[f"{v:.2f}\nn={groups[k]['questions']}" for k, v in zip(labels, values)], fontsize=8)
         ax.set_ylim(0, 1.15)
         ax.set_ylabel("accuracy")
-        ax.set_title(f"Answer accuracy {title}")
+        ax.set_title(title)
         ax.tick_params(axis="x", labelrotation=30 if len(labels) > 4 else 0)
+    fig.suptitle("Answer accuracy")
     fig.savefig(accuracy_png, dpi=120)
 
     latency_png = out_dir / "latency.png"
@@ -193,6 +203,7 @@ def write_charts(report: EvalReport, out_dir: Path) -> list[Path]:
             ax.axvline(overall[key], color="#e45756", linestyle=style, label=f"{key[8:11]} {overall[key]:.0f} ms")
     ax.set_xlabel("answer latency (ms)")
     ax.set_ylabel("questions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Answer latency")
     if latencies:
         ax.legend()

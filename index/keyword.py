@@ -171,6 +171,13 @@ class BM25State:
     n_docs: int = 0
     total_len: int = 0
 
+    def coverage(self, terms: Sequence[str]) -> float:
+        """Share of the distinct query terms that occur in at least one chunk (0 for no terms)."""
+        distinct = set(terms)
+        if not distinct:
+            return 0.0
+        return sum(1 for term in distinct if term in self.postings) / len(distinct)
+
     def search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Rank chunks for already-tokenized query terms.
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from kotae.index import keyword
@@ -43,6 +44,7 @@ Status = Literal["indexed", "unchanged", "removed", "rejected"]
 Progress = Callable[[int, int, str], None]
 
 EMBED_BATCH = 64
+_MAX_BATCH_CHUNKS = 4096
 
 _DOCUMENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents(
@@ -108,7 +110,7 @@ class _Prepared:
     source: str
     content_hash: str
     chunks: list[Chunk]
-    vectors: list[list[float]]
+    vectors: np.ndarray
     replaces: _Entry | None
 
 
@@ -267,6 +269,8 @@ class DocumentIndex:
                         f"The index at {folder} has no {MANIFEST_NAME}, so the model it was built with is "
                         "unknown; rebuild it with `kotae ingest --rebuild PATH`."
                     )
+                if not create:
+                    raise IndexStateError(f"No index at {folder}; build one with `kotae ingest PATH --index {folder}`.")
                 manifest = build_manifest(
                     model=model,
                     weights=weights,
@@ -317,6 +321,11 @@ class DocumentIndex:
     def store(self) -> FaissVectorStore:
         """The underlying LangChain vector store."""
         return self._store
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedding model this index was opened with."""
+        return self._embeddings
 
     def count(self) -> int:
         """Number of chunks indexed."""
@@ -413,7 +422,7 @@ class DocumentIndex:
                     pending.chunk_ids.update(c.id for c in outcome.chunks)
                     results.append(FileResult(outcome.source, "indexed", len(outcome.chunks)))
                     source = outcome.source
-                    if pending.chunks >= max(self._batch_chunks, self.count() // 4):
+                    if pending.chunks >= self._commit_threshold():
                         self._commit(pending)
                         changed = True
                         pending = _Pending()
@@ -425,6 +434,15 @@ class DocumentIndex:
             if changed:
                 self._touch_manifest()
             return results
+
+    def _commit_threshold(self) -> int:
+        """New chunks to collect before a commit.
+
+        Each commit rewrites the whole FAISS file, so a large index commits in
+        larger batches (a quarter of its size); the cap bounds the memory held
+        by pending vectors and the work an interrupted ingest loses.
+        """
+        return max(self._batch_chunks, min(self.count() // 4, _MAX_BATCH_CHUNKS))
 
     def remove(self, source: str) -> bool:
         """Remove a document by file name (every document of that name) or by path.
@@ -505,10 +523,12 @@ class DocumentIndex:
         if clash:
             return FileResult(source, "rejected", 0, f"chunk id {clash} is already used by another document")
         texts = [c.text for c in chunks]
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors.extend(self._embeddings.embed_documents(texts[start : start + EMBED_BATCH]))
-        return _Prepared(key, source, digest, chunks, vectors, entry)
+        parts = [
+            np.asarray(self._embeddings.embed_documents(texts[start : start + EMBED_BATCH]), dtype=np.float32)
+            for start in range(0, len(texts), EMBED_BATCH)
+        ]
+        # float32 arrays, not lists of Python floats: pending batches hold thousands of vectors.
+        return _Prepared(key, source, digest, chunks, np.vstack(parts), entry)
 
     def _clashing_ids(self, chunks: Sequence[Chunk], entry: _Entry | None, pending: _Pending) -> str | None:
         """A chunk id of this file already held by another document, if any.

@@ -144,7 +144,9 @@ def check_manifest(
     try:
         stored = ChunkSettings(**manifest["chunking"])
     except (TypeError, ValueError) as exc:
-        raise IndexStateError(f"The chunking settings in the manifest of {folder} are invalid ({exc}); {fix}.") from None
+        raise IndexStateError(
+            f"The chunking settings in the manifest of {folder} are invalid ({exc}); {fix}."
+        ) from None
     if chunk_settings is not None and chunk_settings != stored:
         raise IndexStateError(
             f"The index at {folder} was built with chunking {asdict(stored)}, but {asdict(chunk_settings)} "

@@ -74,6 +74,18 @@ def damaged(folder: Path, detail: str) -> IndexStateError:
     return IndexStateError(f"The index at {folder} is damaged or incomplete ({detail}); {REBUILD_HINT}.")
 
 
+def _sqlite_error(folder: Path, exc: sqlite3.DatabaseError) -> IndexStateError:
+    """Translate an SQLite failure into what the user can do about it."""
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in str(exc) or "busy" in str(exc):
+            return IndexStateError(
+                f"The index at {folder} is being changed by another program; try again when it has finished."
+            )
+        if "malformed" not in str(exc) and "not a database" not in str(exc):
+            return IndexStateError(f"Could not use the index at {folder} ({exc}); check the disk and permissions.")
+    return damaged(folder, f"{DB_NAME}: {exc}")
+
+
 def execute_script(conn: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements one by one.
 
@@ -118,27 +130,46 @@ def _normalize(vectors: Any, dimension: int | None) -> np.ndarray:
 
 
 class _RWLock:
-    """Many readers or one writer; a waiting writer holds back new readers."""
+    """Many readers or one writer; a waiting writer holds back new readers.
+
+    Reads are reentrant per thread (a thread already reading never waits for a
+    writer, which would otherwise wait for it: a deadlock).
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self._writer = False
         self._waiting = 0
+        self._local = threading.local()
 
     @contextmanager
     def read(self) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
         with self._cond:
             while self._writer or self._waiting:
                 self._cond.wait()
             self._readers += 1
+        self._local.depth = 1
         try:
             yield
         finally:
+            self._local.depth = 0
             with self._cond:
                 self._readers -= 1
                 if not self._readers:
                     self._cond.notify_all()
+
+    def reading(self) -> bool:
+        """Whether this thread holds a read lock."""
+        return bool(getattr(self._local, "depth", 0))
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -212,16 +243,28 @@ class StoreView:
         scores, labels = index.search(query, min(k, int(index.ntotal)))
         return [(int(i), float(s)) for i, s in zip(labels[0], scores[0]) if i >= 0]
 
-    def keyword(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Best chunks by BM25 for a query string.
+    def keyword(self, query: str | Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Best chunks by BM25.
+
+        Args:
+            query: The query text, or its terms from ``tokenize_for_search``.
+            k: How many results at most.
 
         Returns:
             ``(row id, BM25 score)`` pairs, best first.
         """
+        terms = keyword.tokenize_for_search(query) if isinstance(query, str) else query
+        return self._bm25().search(terms, k)
+
+    def keyword_coverage(self, terms: Sequence[str]) -> float:
+        """Share of the distinct query terms that occur anywhere in the index."""
+        return self._bm25().coverage(terms)
+
+    def _bm25(self) -> keyword.BM25State:
         bm25 = self._snapshot.bm25
         if bm25 is None:
             raise IndexStateError("this store keeps no keyword index; open it with keyword_index=True")
-        return bm25.search(keyword.tokenize_for_search(query), k)
+        return bm25
 
     def similarity(self, vector: Sequence[float] | np.ndarray, rowids: Iterable[int]) -> dict[int, float]:
         """Cosine similarity of the query to the given chunks (those still present)."""
@@ -291,6 +334,7 @@ class WriteBatch:
         self._removed: set[int] = set()
         self._cleared = False
         self.changed = False
+        self.new_file: Path | None = None
 
     @property
     def dimension(self) -> int | None:
@@ -420,7 +464,7 @@ class FaissVectorStore(VectorStore):
         self._conn: sqlite3.Connection | None = None
         try:
             self._conn = self._connect(reader=False)
-            self._init_schema(dimension)
+            self._init_schema()
             self._snapshot = self._load(self._conn)
             if dimension is not None and self._snapshot.dimension not in (None, dimension):
                 raise IndexStateError(
@@ -430,7 +474,7 @@ class FaissVectorStore(VectorStore):
             self._cleanup()
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise damaged(folder, f"{DB_NAME}: {exc}") from None
+            raise _sqlite_error(folder, exc) from None
         except BaseException:
             self.close()
             raise
@@ -453,7 +497,7 @@ class FaissVectorStore(VectorStore):
             conn.execute("PRAGMA synchronous = FULL")
         return conn
 
-    def _init_schema(self, dimension: int | None) -> None:
+    def _init_schema(self) -> None:
         conn = self._conn
         assert conn is not None
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -634,8 +678,9 @@ class FaissVectorStore(VectorStore):
         return self._snapshot.generation
 
     def count(self) -> int:
-        """Number of chunks stored."""
-        return self._snapshot.count
+        """Number of chunks stored (following writes by other processes)."""
+        with self.view() as view:
+            return view.count
 
     def __len__(self) -> int:
         return self.count()
@@ -648,18 +693,30 @@ class FaissVectorStore(VectorStore):
         """
         self._check_open()
         conn = self._reader()
+        nested = self._rw.reading()
         try:
+            if nested:  # shares the state and the read transaction of the view around it
+                yield StoreView(self._snapshot, conn)
+                return
             for _ in range(3):
                 with self._rw.read():
-                    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-                    if row is None or int(row[0]) <= self._snapshot.generation:
-                        yield StoreView(self._snapshot, conn)
-                        return
+                    # One read transaction per view pins the rows to the generation
+                    # checked here, even if another process commits meanwhile.
+                    conn.execute("BEGIN")
+                    try:
+                        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+                        if row is None or int(row[0]) <= self._snapshot.generation:
+                            yield StoreView(self._snapshot, conn)
+                            return
+                    finally:
+                        conn.execute("COMMIT")
                 # Another process committed since we loaded: catch up, then read.
                 self._follow(conn)
             raise damaged(self.folder, "the index kept changing while being read")
-        except sqlite3.DatabaseError as exc:
-            raise damaged(self.folder, f"{DB_NAME}: {exc}") from None
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+                raise
+            raise _sqlite_error(self.folder, exc) from None
 
     def _follow(self, conn: sqlite3.Connection) -> None:
         with self._reload_lock:
@@ -776,7 +833,7 @@ class FaissVectorStore(VectorStore):
         with self._writer_lock:
             conn = self._conn
             assert conn is not None
-            new_file: Path | None = None
+            batch: WriteBatch | None = None
             committed = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -789,29 +846,25 @@ class FaissVectorStore(VectorStore):
                 base = self._snapshot
                 batch = WriteBatch(self, conn, base)
                 yield batch
-                snapshot = base
-                if batch.changed:
-                    snapshot, new_file = self._stage(conn, base, batch)
+                snapshot = self._stage(conn, base, batch) if batch.changed else base
                 with self._rw.write():
                     conn.execute("COMMIT")
                     committed = True
                     self._snapshot = snapshot
-            except sqlite3.DatabaseError as exc:
-                self._rollback(conn, committed, new_file)
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise IndexStateError(
-                        f"The index at {self.folder} is being changed by another program; try again when it "
-                        "has finished."
-                    ) from None
-                raise damaged(self.folder, f"{DB_NAME}: {exc}") from None
+            except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+                self._rollback(conn, committed, batch)
+                if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+                    raise  # a bug, not a state of the index
+                raise _sqlite_error(self.folder, exc) from None
             except BaseException:
-                self._rollback(conn, committed, new_file)
+                self._rollback(conn, committed, batch)
                 raise
-        if new_file is not None and base.generation:
+        if batch.new_file is not None and base.generation:
+            # Committed: the previous generation's file is garbage now.
             (self.folder / f"vectors-{base.generation}.faiss").unlink(missing_ok=True)
 
     @staticmethod
-    def _rollback(conn: sqlite3.Connection, committed: bool, new_file: Path | None) -> None:
+    def _rollback(conn: sqlite3.Connection, committed: bool, batch: WriteBatch | None) -> None:
         if committed:
             return
         if conn.in_transaction:
@@ -819,8 +872,8 @@ class FaissVectorStore(VectorStore):
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 logger.exception("rollback failed")
-        if new_file is not None:
-            new_file.unlink(missing_ok=True)
+        if batch is not None and batch.new_file is not None:
+            batch.new_file.unlink(missing_ok=True)
 
     def _assemble_from(self, conn: sqlite3.Connection) -> _Snapshot:
         """The committed state, read inside the caller's (write) transaction."""
@@ -832,7 +885,7 @@ class FaissVectorStore(VectorStore):
         except FileNotFoundError as exc:
             raise damaged(self.folder, f"{Path(str(exc.filename)).name} is missing") from None
 
-    def _stage(self, conn: sqlite3.Connection, base: _Snapshot, batch: WriteBatch) -> tuple[_Snapshot, Path]:
+    def _stage(self, conn: sqlite3.Connection, base: _Snapshot, batch: WriteBatch) -> _Snapshot:
         """Build and write the next state; the caller commits."""
         dimension = batch.dimension
         if batch._cleared or base.index is None or (dimension is not None and base.index.d != dimension):
@@ -858,11 +911,16 @@ class FaissVectorStore(VectorStore):
         path = self.folder / f"vectors-{generation}.faiss"
         data = faiss.serialize_index(index)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(memoryview(data))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(memoryview(data))
+                fh.flush()
+                os.fsync(fh.fileno())
+            batch.new_file = path  # from here on a rollback must delete it
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.folder)
         conn.executemany(
             "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
@@ -878,7 +936,7 @@ class FaissVectorStore(VectorStore):
             index=index,
             bm25=bm25,
         )
-        return snapshot, path
+        return snapshot
 
     def add_embeddings(
         self,

@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from kotae.ingest.cleanup import (
+    heading_flags,
     heading_title,
     is_heading,
     is_japanese_char,
@@ -91,6 +92,10 @@ def _cap(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int
     return pieces
 
 
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch == ".")
+
+
 def _ends_here(text: str, line_start: int, run_start: int, run_end: int, end: int, line_end: int) -> bool:
     """Whether the terminal run ``text[run_start:run_end]`` (closers up to ``end``) ends a sentence."""
     nxt = text[end] if end < line_end else ""
@@ -113,7 +118,7 @@ def _ends_here(text: str, line_start: int, run_start: int, run_end: int, end: in
         if len(run) > 1:
             return True
         j = run_start
-        while j > line_start and run_start - j < 32 and (text[j - 1].isascii() and (text[j - 1].isalnum() or text[j - 1] == ".")):
+        while j > line_start and run_start - j < 32 and _is_word_char(text[j - 1]):
             j -= 1
         word = text[j:run_start]
         if "." in word:
@@ -158,8 +163,8 @@ def _block_units(text: str, lines: list[tuple[int, int]], max_chars: int, out: l
         for s, e in _cap(text, lines[0][0], lines[-1][1], max_chars):
             out.append(_Unit(s, e, _ROW))
         return
-    for (s, e), line in zip(lines, strings):
-        if is_heading(line) and e - s <= max_chars:
+    for (s, e), heading in zip(lines, heading_flags(strings)):
+        if heading and e - s <= max_chars:
             out.append(_Unit(s, e, _HEADING))
         else:
             _split_line(text, s, e, max_chars, out)

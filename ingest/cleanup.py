@@ -28,10 +28,12 @@ __all__ = [
     "clean_text",
     "display_width",
     "ends_sentence",
+    "heading_flags",
+    "heading_title",
     "is_heading",
+    "is_japanese_char",
     "is_standalone_heading",
     "is_table_block",
-    "heading_title",
     "starts_with_marker",
 ]
 
@@ -173,6 +175,42 @@ def is_heading(line: str) -> bool:
     return len(line) <= _MARKED_HEADING_MAX and not _ends_hard(line)
 
 
+def _marker_family(line: str) -> str:
+    """The kind of marker a heading line starts with: ``1.``, ``(1)``, ``①``, ``■``…"""
+    first = line[0]
+    if first.isdigit():
+        return "number"
+    if first in "(（":
+        return "paren"
+    if _PROTECTED.match(first):
+        return "circled"
+    return first
+
+
+def heading_flags(lines: list[str]) -> list[bool]:
+    """Which lines of one paragraph are headings.
+
+    A marked line is a heading unless a neighbouring line starts with the
+    same kind of marker: ``1. …`` / ``2. …`` on consecutive lines are a
+    numbered list, not two sections. Markdown ``#`` lines are always headings.
+    """
+    stripped = [line.strip() for line in lines]
+    flags = []
+    for i, line in enumerate(stripped):
+        flag = is_heading(line)
+        if flag and not line.startswith("#"):
+            family = _marker_family(line)
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(stripped) and _is_item_of(stripped[j], family):
+                    flag = False
+        flags.append(flag)
+    return flags
+
+
+def _is_item_of(line: str, family: str) -> bool:
+    return bool(line) and not line.startswith("#") and starts_with_marker(line) and _marker_family(line) == family
+
+
 def is_standalone_heading(line: str) -> bool:
     """Whether a one-line paragraph reads as a title: short, no sentence end, has letters."""
     line = line.strip()
@@ -211,29 +249,35 @@ def _nfkc(text: str) -> str:
     return "".join(part if i % 2 else unicodedata.normalize("NFKC", part) for i, part in enumerate(parts))
 
 
+def _is_word_list(line: str) -> bool:
+    """Whether ``line`` is Japanese words or names separated by spaces on purpose (国際戦略課 技術政策課 …)."""
+    if line.count(" ") < _WORD_LIST_MIN_SPACES:
+        return False
+    segments = _JJ_SPACE.split(line)
+    if len(segments) <= _WORD_LIST_MIN_SPACES:
+        return False
+    lengths = sorted(len(s) for s in segments)
+    return lengths[len(lengths) // 2] <= _WORD_LIST_MAX_SEGMENT
+
+
 def _fix_spaces(line: str) -> str:
     """Remove the spaces extraction inserted inside Japanese text of one line."""
     match = _LEADING_MARKER.match(line)
     prefix, rest = (line[: match.end()], line[match.end() :]) if match else ("", line)
-    if " " not in rest:
+    if " " not in rest or _is_word_list(rest):
         return line
-    jj = _JJ_SPACE.findall(rest)
-    if len(jj) >= _WORD_LIST_MIN_SPACES:
-        segments = sorted(len(s) for s in _JJ_SPACE.split(rest))
-        if segments[len(segments) // 2] <= _WORD_LIST_MAX_SEGMENT:
-            return line  # a list of names separated by spaces on purpose
     if _japanese_dominant(rest):
         rest = _J_SIDE_SPACE.sub("", rest)
         rest = _SPLIT_NUMBER.sub(r"\1\2", rest)
         rest = _SPLIT_LETTER_LEFT.sub(r"\1\2", rest)
         rest = _SPLIT_LETTER_RIGHT.sub(r"\1\2", rest)
-    elif jj:
+    else:
         rest = _JJ_SPACE.sub("", rest)
     return prefix + rest
 
 
-def _junction(a: str, b: str) -> str | None:
-    """How to join line ``a`` to the following line ``b``: ``""``, ``" "`` or None (keep apart)."""
+def _junction(a: str, b: str) -> str:
+    """What to put between line ``a`` and the following line ``b`` when they are joined: ``""`` or ``" "``."""
     left, right = a[-1], b[0]
     japanese = _japanese_dominant(a) or _japanese_dominant(b)
     if is_japanese_char(left) or is_japanese_char(right):
@@ -251,7 +295,7 @@ def _junction(a: str, b: str) -> str | None:
 
 def _line_join(a: str, a_heading: bool, b: str, full: float) -> str | None:
     """Separator when a single line break separates ``a`` and ``b``, or None to keep the break."""
-    if a_heading or _ends_hard(a) or starts_with_marker(b):
+    if a_heading or _ends_hard(a) or starts_with_marker(b) or _is_word_list(a) or _is_word_list(b):
         return None
     wide = display_width(a) >= full
     japanese = is_japanese_char(a[-1]) or is_japanese_char(b[0])
@@ -265,8 +309,12 @@ def _line_join(a: str, a_heading: bool, b: str, full: float) -> str | None:
 
 
 def _blank_join(a: str, a_heading: bool, b: str) -> str | None:
-    """Separator when one blank line separates ``a`` and ``b``: rejoin a Japanese sentence cut by a page or column break."""
-    if a_heading or _ends_hard(a) or starts_with_marker(b) or is_heading(b):
+    """Separator when one blank line separates ``a`` and ``b``, or None.
+
+    Rejoins a Japanese sentence that a page or column break cut apart:
+    both lines full width, the first not ending a sentence.
+    """
+    if a_heading or _ends_hard(a) or starts_with_marker(b) or _is_word_list(a) or _is_word_list(b):
         return None
     if not (is_japanese_char(a[-1]) or is_japanese_char(b[0])):
         return None  # blank lines between English paragraphs are real
@@ -303,11 +351,10 @@ def clean_text(text: str, *, reflow: bool = True) -> str:
         return ""
     text = _NEWLINES.sub("\n", text).replace("\x0c", "\n\n").replace("\t", " ")
     text = _DROP.sub("", text)
-    text = _nfkc(text)
-    text = _DROP.sub("", text)  # NFKC never makes these, but the tab/space fold below must not see any
-    text = _SPACES.sub(" ", text)
+    text = _SPACES.sub(" ", _nfkc(text))
 
-    # Paragraphs (runs of non-empty lines) and the number of blank lines before each.
+    # Paragraphs (runs of non-empty lines) and the number of blank lines before
+    # each. A line that is a list of names is never joined to its neighbours.
     blocks: list[tuple[list[str], int]] = []
     current: list[str] = []
     blanks = 0
@@ -335,22 +382,23 @@ def clean_text(text: str, *, reflow: bool = True) -> str:
     prev_heading = False
     prev_table = False
     for (lines, blanks_before), table in zip(blocks, tables):
+        headings = heading_flags(lines)
         for i, line in enumerate(lines):
             sep: str | None = None
             if not out:
                 out.append(line)
-                prev, prev_heading, prev_table = line, is_heading(line), table
+                prev, prev_heading, prev_table = line, headings[i], table
                 continue
             if i == 0:
-                if reflow and blanks_before == 1 and not table and not prev_table:
+                if reflow and blanks_before == 1 and not table and not prev_table and not headings[0]:
                     sep = _blank_join(prev, prev_heading, line)
                 out.append("\n\n" if sep is None else sep)
             else:
-                if reflow and not table:
+                if reflow and not table and not headings[i]:
                     sep = _line_join(prev, prev_heading, line, full)
                 out.append("\n" if sep is None else sep)
             out.append(line)
             # Only a line that starts a line of its own can be a heading.
-            prev_heading = sep is None and is_heading(line)
+            prev_heading = sep is None and headings[i]
             prev, prev_table = line, table
     return "".join(out).strip()

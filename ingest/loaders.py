@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import re
+import warnings
 from pathlib import Path
 
 from kotae.ingest.cleanup import clean_text
@@ -20,7 +21,7 @@ from kotae.ingest.types import LoadedDocument, PageSpan
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_document"]
+__all__ = ["SUPPORTED_SUFFIXES", "html_to_text", "load_document"]
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf"})
 
@@ -60,13 +61,16 @@ def load_document(path: Path, *, max_bytes: int | None = None) -> LoadedDocument
         max_bytes = _default_max_bytes()
     try:
         if not path.is_file():
-            raise DocumentError(f"{path} is not a file" if path.exists() else f"file not found: {path}")
+            if path.exists():
+                raise DocumentError(f"{path} is not a file; name a document file instead")
+            raise DocumentError(f"file not found: {path}; check the path")
         size = path.stat().st_size
         if size > max_bytes:
             raise DocumentError(_too_large(size, max_bytes))
         data = path.read_bytes()
     except OSError as exc:
-        raise DocumentError(f"the file could not be read ({exc.strerror or exc}); check that it exists and is readable") from None
+        reason = exc.strerror or str(exc)
+        raise DocumentError(f"the file could not be read ({reason}); check that it exists and is readable") from None
     if len(data) > max_bytes:  # it grew since stat()
         raise DocumentError(_too_large(len(data), max_bytes))
     if not data:
@@ -90,7 +94,15 @@ def load_document(path: Path, *, max_bytes: int | None = None) -> LoadedDocument
 
 
 def _too_large(size: int, max_bytes: int) -> str:
-    return f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit; split the file or raise KOTAE_MAX_FILE_MB"
+    return f"{_human_size(size)} is over the {_human_size(max_bytes)} limit; split the file or raise KOTAE_MAX_FILE_MB"
+
+
+def _human_size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} kB"
+    return f"{n} bytes"
 
 
 # --- PDF -------------------------------------------------------------------
@@ -99,7 +111,7 @@ def _too_large(size: int, max_bytes: int) -> str:
 def _read_pdf(data: bytes) -> tuple[str, tuple[PageSpan, ...]]:
     """Text of a PDF, page by page, each page cleaned on its own so that its span in the text is exact."""
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
+    from pypdf.errors import DependencyError, FileNotDecryptedError
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
@@ -120,7 +132,12 @@ def _read_pdf(data: bytes) -> tuple[str, tuple[PageSpan, ...]]:
         raise
     except FileNotDecryptedError:
         raise DocumentError("the PDF is encrypted with a password; save an unencrypted copy and add that") from None
-    except (PdfReadError, PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+    except DependencyError as exc:
+        raise DocumentError(
+            f"reading this PDF needs an optional package ({_short(exc)}); install it or re-export the PDF"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - pypdf fails on damaged files in many ways (ValueError, zlib.error…)
+        logger.debug("PDF could not be opened", exc_info=True)
         raise DocumentError(f"the PDF is damaged and cannot be read ({_short(exc)}); re-export or repair it") from None
 
     parts: list[str] = []
@@ -147,7 +164,8 @@ def _read_pdf(data: bytes) -> tuple[str, tuple[PageSpan, ...]]:
         if failed and failed == len(page_list):
             raise DocumentError("the PDF is damaged: no page could be read; re-export or repair it")
         raise DocumentError(
-            f"the PDF has no extractable text ({len(page_list)} pages, probably scanned images); "
+            f"the PDF has no extractable text ({len(page_list)} page{'' if len(page_list) == 1 else 's'}, "
+            "probably scanned images); "
             "run OCR on it first or add a text version"
         )
     return "".join(parts), tuple(spans)
@@ -160,17 +178,19 @@ def _short(exc: BaseException) -> str:
 
 # --- HTML ------------------------------------------------------------------
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object", "canvas")
-_BLOCK_TAGS = (
+_DROP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object", "canvas"})
+_BLOCK_TAGS = frozenset({
     "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog", "div", "dl", "dt",
     "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "hr", "html", "li", "main", "nav",
-    "ol", "p", "pre", "section", "summary", "table", "tbody", "thead", "tfoot", "tr", "ul",
-)
+    "ol", "p", "pre", "section", "summary", "table", "tr", "ul",
+})
 # Stand-ins for structure while the tree is flattened; real text never holds
-# them because control characters are removed from every text node first.
+# them because control characters are removed from every text node.
 _PARAGRAPH = "\x00"
 _LINE = "\x01"
 _CELL = "\x02"
+_PRE_END = "\x03"
+_HEADINGS = frozenset(f"h{level}" for level in range(1, 7))
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -189,34 +209,61 @@ def html_to_text(html: str) -> str:
     Returns:
         Plain text (not yet cleaned).
     """
-    from bs4 import BeautifulSoup, CData, NavigableString
+    from bs4 import BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableString, Tag, XMLParsedAsHTMLWarning
 
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup.find_all(_DROP_TAGS):
-        if not tag.decomposed:  # may sit inside one removed already
-            tag.decompose()
-    # Source whitespace is layout of the HTML file, not of the page, except in <pre>.
-    for node in list(soup.find_all(string=True)):
-        if type(node) not in (NavigableString, CData):
-            node.extract()  # comments, doctype, processing instructions
+    with warnings.catch_warnings():
+        # A page whose text looks like a file name or URL, or XHTML: both parse fine.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "html.parser")
+    # One walk with an explicit stack, reading the tree without changing it:
+    # inserting marker nodes into bs4's tree costs time per sibling, which is
+    # quadratic on a page of many paragraphs, and recursion would overflow on
+    # deeply nested markup.
+    out: list[str] = []
+    in_pre = 0
+    stack: list[tuple[object, str | None]] = [(soup, None)]
+    while stack:
+        node, closing = stack.pop()
+        if closing is not None:
+            out.append(closing)
+            if closing == _PRE_END:
+                in_pre -= 1
             continue
-        text = _CONTROL.sub("", str(node))
-        if node.find_parent("pre") is None:
-            text = _WHITESPACE.sub(" ", text)
-        node.replace_with(text)
-    for level in range(1, 7):
-        for tag in soup.find_all(f"h{level}"):
-            title = _WHITESPACE.sub(" ", tag.get_text(" ")).strip()
-            tag.replace_with(f"{_PARAGRAPH}{'#' * level} {title}{_PARAGRAPH}" if title else _PARAGRAPH)
-    for tag in soup.find_all("br"):
-        tag.replace_with(_LINE)
-    for tag in soup.find_all(["td", "th"]):
-        tag.insert_before(_CELL)
-    for tag in soup.find_all(_BLOCK_TAGS):
-        mark = _LINE if tag.name in ("li", "tr", "dt", "dd") else _PARAGRAPH
-        tag.insert_before(mark)
-        tag.insert_after(mark)
-    flat = soup.get_text()
+        if isinstance(node, NavigableString):
+            if type(node) in (NavigableString, CData):  # not comments, doctype, script bodies
+                text = _CONTROL.sub("", str(node))
+                out.append(text if in_pre else _WHITESPACE.sub(" ", text))
+            continue
+        if not isinstance(node, Tag):
+            continue
+        name = (node.name or "").lower()
+        if name in _DROP_TAGS:
+            continue
+        if name in _HEADINGS:
+            title = _WHITESPACE.sub(" ", _CONTROL.sub("", node.get_text(" "))).strip()
+            if title:
+                out.append(f"{_PARAGRAPH}{'#' * int(name[1])} {title}{_PARAGRAPH}")
+            continue
+        if name == "br":
+            out.append(_LINE)
+            continue
+        if name in ("td", "th"):
+            out.append(_CELL)
+            end = None
+        elif name == "pre":
+            in_pre += 1
+            out.append(_PARAGRAPH)
+            end = _PRE_END
+        elif name in _BLOCK_TAGS:
+            end = _LINE if name in ("li", "tr", "dt", "dd") else _PARAGRAPH
+            out.append(end)
+        else:
+            end = None
+        if end is not None:
+            stack.append((node, end))
+        stack.extend((child, None) for child in reversed(node.contents))
+    flat = "".join(out).replace(_PRE_END, _PARAGRAPH)
 
     lines: list[str] = []
     for paragraph in flat.split(_PARAGRAPH):

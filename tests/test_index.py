@@ -152,6 +152,19 @@ def test_store_rejects_vectors_of_another_size(embeddings: Embeddings, tmp_path:
         FaissVectorStore(embeddings, path=tmp_path / "store", dimension=6)
 
 
+def test_store_langchain_extras(embeddings: Embeddings, tmp_path: Path) -> None:
+    texts = ["国際戦略局は総務省の局です。", "宇宙通信政策課は国際戦略局の課です。", "The bureau promotes ICT abroad."]
+    store = FaissVectorStore.from_texts(texts, embeddings, [{"n": i} for i in range(3)], path=tmp_path / "s")
+    assert len(store.max_marginal_relevance_search("国際戦略局", k=2, fetch_k=3)) == 2
+    assert [d.metadata["n"] for d in store.similarity_search("国際戦略局", k=3, filter={"n": 2})] == [2]
+    relevance = store.similarity_search_with_relevance_scores("宇宙通信政策課", k=1)
+    assert 0.0 <= relevance[0][1] <= 1.0
+    assert store.as_retriever(search_kwargs={"k": 1}).invoke("宇宙通信")[0].metadata["n"] == 1
+    store.delete()  # no ids: everything
+    assert store.count() == 0 and store.similarity_search("国際", k=1) == []
+    store.close()
+
+
 # --------------------------------------------------------------------------- keyword
 
 
@@ -232,6 +245,7 @@ def test_bm25_scoring_scales_to_100k_chunks() -> None:
         ("Beyond 5Gの基金はどこに設置されましたか", "恒久的な基金"),
         ("When was the G7 Hiroshima Leaders' Communiqué issued?", "2023年5月20日"),
         ("What is the Hiroshima AI Process?", "広島AIプロセス"),
+        ("When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?", "4月29日"),
     ],
 )
 def test_hybrid_retriever_finds_the_passage(corpus_index: DocumentIndex, question: str, expected: str) -> None:
@@ -254,6 +268,23 @@ def test_retrieved_metadata(corpus_index: DocumentIndex) -> None:
     assert [d.metadata["rank_dense"] for d in dense] == [1, 2] and "rank_bm25" not in dense[0].metadata
     with pytest.raises(InputError, match="hybrid, dense, bm25"):
         corpus_index.retriever(mode="sparse")
+
+
+def test_hybrid_leaves_out_bm25_when_the_query_words_are_not_in_the_index(corpus_index: DocumentIndex) -> None:
+    # Only "g7" of this English question occurs in the Japanese corpus: BM25 would rank at random.
+    question = "When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?"
+    docs = corpus_index.retriever(k=5).invoke(question)
+    assert docs and all("rank_bm25" not in d.metadata for d in docs)
+    assert all(d.metadata["rank_dense"] == i for i, d in enumerate(docs, 1))
+    # A Japanese question keeps both rankings.
+    docs = corpus_index.retriever(k=5).invoke("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか")
+    assert any("rank_bm25" in d.metadata for d in docs) and any("rank_dense" in d.metadata for d in docs)
+
+
+@pytest.mark.asyncio
+async def test_retriever_async(corpus_index: DocumentIndex) -> None:
+    docs = await corpus_index.retriever(k=3).ainvoke("Which divisions make up the Global Strategy Bureau?")
+    assert any(_contains(d, "宇宙通信政策課") for d in docs)
 
 
 def test_warm_retrieval_is_fast(corpus_index: DocumentIndex) -> None:
@@ -493,7 +524,7 @@ def test_ingest_reports_bad_files_and_carries_on(tmp_path: Path, embeddings: Emb
 def test_readers_see_whole_states_during_ingest(tmp_path: Path, embeddings: Embeddings) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i, text in enumerate(_paragraphs()[:8]):
+    for i, text in enumerate(_paragraphs()[:5]):
         (docs / f"p{i}.txt").write_text(text, encoding="utf-8")
     index = DocumentIndex.open(tmp_path / "index", embeddings=embeddings, batch_chunks=1)
     errors: list[BaseException] = []
@@ -514,8 +545,9 @@ def test_readers_see_whole_states_during_ingest(tmp_path: Path, embeddings: Embe
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
                 return
+            time.sleep(0.002)  # leave the writer some of the GIL
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
+    readers = [threading.Thread(target=read) for _ in range(2)]
     for t in readers:
         t.start()
     try:
@@ -530,16 +562,44 @@ def test_readers_see_whole_states_during_ingest(tmp_path: Path, embeddings: Embe
     index.close()
 
 
+def test_two_handles_on_one_index_follow_each_other(tmp_path: Path, embeddings: Embeddings) -> None:
+    # Two DocumentIndex objects on one folder behave like two processes (the CLI
+    # ingesting while the web UI serves): each follows the other's commits.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    paragraphs = _paragraphs()
+    (docs / "one.txt").write_text(paragraphs[6], encoding="utf-8")
+    ui = DocumentIndex.open(tmp_path / "index", embeddings=embeddings)
+    cli = DocumentIndex.open(tmp_path / "index", embeddings=embeddings)
+    cli.ingest([docs])
+    assert ui.count() == cli.count() > 0
+    assert [d.source for d in ui.documents()] == ["one.txt"]
+    assert ui.retriever(k=1, mode="bm25").invoke(paragraphs[6][:30])[0].metadata["source"] == "one.txt"
+
+    (docs / "two.txt").write_text(paragraphs[7], encoding="utf-8")
+    ui.ingest([docs / "two.txt"])  # writes on top of the other handle's state, not its own stale one
+    assert sorted(d.source for d in cli.documents()) == ["one.txt", "two.txt"]
+    assert cli.count() == ui.count() == sum(d.chunks for d in cli.documents())
+    ui.close()
+    cli.close()
+    _check_consistent(tmp_path / "index", embeddings).close()
+
+
 _CHILD = textwrap.dedent(
     """
     import sys
+    import time
     from pathlib import Path
     from kotae.index import DocumentIndex, load_embeddings
+
+    def progress(done, total, source):
+        print(done, flush=True)
+        time.sleep(0.1)  # a floor under the pace, so that a kill lands part-way on fast machines too
 
     embeddings = load_embeddings(sys.argv[3], cache_dir=Path(sys.argv[4]))
     index = DocumentIndex.open(Path(sys.argv[1]), embeddings=embeddings, batch_chunks=2)
     print("ready", flush=True)
-    index.ingest([Path(sys.argv[2])], progress=lambda done, total, source: print(done, flush=True))
+    index.ingest([Path(sys.argv[2])], progress=progress)
     print("finished", flush=True)
     """
 )
@@ -598,18 +658,18 @@ def _kill_mid_ingest(index_path: Path, docs: Path, *, after_lines: int, delay: f
 
 def test_killed_ingest_leaves_index_usable(tmp_path: Path, embeddings: Embeddings) -> None:
     docs = tmp_path / "docs"
-    _variations(docs, 24)
+    _variations(docs, 10)
     index_path = tmp_path / "index"
-    _kill_mid_ingest(index_path, docs, after_lines=6, delay=random.uniform(0.0, 0.5))
+    _kill_mid_ingest(index_path, docs, after_lines=3, delay=random.uniform(0.0, 0.3))
 
     index = _check_consistent(index_path, embeddings)
     survived = {d.source for d in index.documents()}
-    assert 0 < len(survived) < 24  # killed part-way, with committed batches kept
+    assert 0 < len(survived) < 10  # killed part-way, with committed batches kept
 
     results = index.ingest([docs])
     assert {r.source for r in results if r.status == "unchanged"} == survived
     assert {r.status for r in results} <= {"indexed", "unchanged"}
-    assert len(index.documents()) == 24
+    assert len(index.documents()) == 10
     assert index.count() == sum(d.chunks for d in index.documents())
     assert {r.status for r in index.ingest([docs])} == {"unchanged"}
     index.close()
@@ -618,13 +678,14 @@ def test_killed_ingest_leaves_index_usable(tmp_path: Path, embeddings: Embedding
 @pytest.mark.slow
 def test_repeated_kills_never_break_the_index(tmp_path: Path, embeddings: Embeddings) -> None:
     docs = tmp_path / "docs"
-    _variations(docs, 40)
+    _variations(docs, 30)
     index_path = tmp_path / "index"
     rng = random.Random(7)
-    for round_ in range(6):
+    for _ in range(4):
+        # Random moments: while embedding, writing a FAISS file, or committing.
         _kill_mid_ingest(index_path, docs, after_lines=rng.randint(1, 6), delay=rng.uniform(0.0, 1.5))
         _check_consistent(index_path, embeddings).close()
     index = _check_consistent(index_path, embeddings)
     index.ingest([docs])
-    assert len(index.documents()) == 40
+    assert len(index.documents()) == 30
     index.close()

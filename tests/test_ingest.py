@@ -143,6 +143,11 @@ def test_structure_is_kept(doc000: LoadedDocument, doc004: LoadedDocument) -> No
         assert "\n".join(row) in text, row
 
 
+def test_cleaning_twice_changes_nothing(doc000: LoadedDocument, doc004: LoadedDocument) -> None:
+    assert clean_text(doc000.text) == doc000.text
+    assert clean_text(doc004.text) == doc004.text
+
+
 def test_clean_text_small_cases() -> None:
     assert clean_text("デジタ\nル分野での取組") == "デジタル分野での取組"
     assert clean_text("我が国 経済の成長") == "我が国経済の成長"
@@ -217,7 +222,8 @@ def test_corpus_chunks_keep_the_invariants(name: str, request: pytest.FixtureReq
 def test_meeting_table_rows_are_never_split(doc004: LoadedDocument) -> None:
     rows = meeting_rows()
     assert len(rows) == 15 and all(len(row) == 3 for row in rows)
-    for chunk_settings in (ChunkSettings(), ChunkSettings(target_chars=100, max_chars=150), ChunkSettings(target_chars=50, max_chars=60)):
+    sizes = [ChunkSettings(), ChunkSettings(target_chars=100, max_chars=150), ChunkSettings(target_chars=50, max_chars=60)]
+    for chunk_settings in sizes:
         chunks = chunk_document(doc004, chunk_settings)
         for city, meeting, dates in rows:
             together = [c for c in chunks if f"{city}\n{meeting}\n{dates}" in c.text]
@@ -240,6 +246,12 @@ def test_sections_are_carried(doc000: LoadedDocument, doc004: LoadedDocument) ->
     chunks000 = chunk_document(doc000)
     assert next(c for c in chunks000 if "株式会社海外通信" in c.text).section == "海外展開の推進"
     assert next(c for c in chunks000 if "臨時国会に提出" in c.text).section == "情報通信技術戦略の推進"
+
+
+def test_numbered_list_items_are_not_sections() -> None:
+    text = clean_text("1 概要\n本文です。\n\n1. 東京\n2. 大阪\n3. 名古屋")
+    chunks = chunk_document(LoadedDocument("list.md", text, "0" * 64))
+    assert [c.section for c in chunks] == ["1 概要"]
 
 
 def test_chunks_overlap_by_one_sentence(doc000: LoadedDocument) -> None:
@@ -488,7 +500,7 @@ def _doc(text: str) -> LoadedDocument:
     return LoadedDocument(source="prop.txt", text=text, content_hash="0" * 64)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_TEXT, st.integers(min_value=50, max_value=120))
 def test_property_cleanup_and_chunking_never_fail(raw: str, target: int) -> None:
     chunk_settings = ChunkSettings(target_chars=target, max_chars=target + 20, overlap_sentences=1)

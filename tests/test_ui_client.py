@@ -61,8 +61,10 @@ def test_ask_endpoint_returns_the_answer_and_its_sources(client) -> None:
 
 
 def test_ask_endpoint_takes_settings(client) -> None:
-    result = client.predict("Which divisions make up the Global Strategy Bureau?", 3, "bm25", api_name="/ask")
-    assert "国際戦略課" in result["text"]
+    result = client.predict(
+        "When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?", 3, "dense", api_name="/ask"
+    )
+    assert "4月29日" in result["text"] and result["language"] == "en"
     assert len(result["citations"]) <= 3
 
 
