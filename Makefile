@@ -22,9 +22,9 @@ chat: setup
 
 # The browser tests drive Debian's Chromium; install it when it is missing.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian's chromium for the browser tests"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk" || { \
+		echo "installing Debian's chromium and a Japanese font for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will be skipped"; }
 
 test: setup browser

@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.extractive import ExtractiveAnswerer
 from kotae.app.language import detect_language, message
 from kotae.app.question import QuestionAnalysis, analyse
+from kotae.app.rerank import SentenceRerankRetriever
 from kotae.app.settings import Settings, get_settings
 from kotae.ingest import split_sentences
 from kotae.ingest.errors import IndexStateError, InputError
@@ -42,7 +44,11 @@ def prepare_question(question: str, *, limit: int) -> tuple[str, str | None]:
     """
     if not isinstance(question, str):
         raise InputError(f"a question must be text, got {type(question).__name__}")
-    cleaned = _CONTROL.sub("", question).replace("\r", " ").strip()
+    cleaned = _CONTROL.sub("", question).replace("\r", " ")
+    # Other invisible format characters (BOM, soft hyphen, word joiner...) would make an
+    # invisible question look non-empty; lone surrogates (from undecodable argv bytes or
+    # JSON escapes) make the tokenizers fail.
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cf", "Cs")).strip()
     cleaned = re.sub(r"[ \t\n]+", " ", cleaned)
     if not cleaned:
         raise InputError("the question is empty: type a question about your documents")
@@ -134,7 +140,7 @@ class Assistant:
             embeddings = CachedEmbeddings(load_embeddings(self.settings.model, cache_dir=self.settings.model_cache))
             opened = DocumentIndex.open(path, embeddings=embeddings, create=False)
         embeddings = opened.embeddings if isinstance(opened.embeddings, CachedEmbeddings) else CachedEmbeddings(opened.embeddings)
-        answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences)
+        answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, idf=opened.keyword_idf)
         first = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, selection="first")
         return _Parts(opened, embeddings, answerer, first)
 
@@ -166,8 +172,17 @@ class Assistant:
     def retrieve(self, question: str) -> list[Document]:
         """The passages retrieved for a question, best first."""
         cleaned, _ = prepare_question(question, limit=self.settings.max_question_chars)
-        retriever = self.index.retriever(k=self.settings.top_k, mode=self.settings.retriever)
-        return retriever.invoke(cleaned)
+        return self.retriever().invoke(cleaned)
+
+    def retriever(self, *, k: int | None = None) -> SentenceRerankRetriever:
+        """The LangChain retriever this assistant answers from (index + sentence re-ranking)."""
+        return SentenceRerankRetriever(
+            index=self.index,
+            embeddings=self._parts.embeddings,
+            split_sentences=split_sentences,
+            k=k or self.settings.top_k,
+            mode=self.settings.retriever,
+        )
 
     def ask(self, question: str) -> Answer:
         """Answer a question, citing the passages used.
@@ -198,8 +213,7 @@ class Assistant:
 
     def _ask_extractive(self, analysis: QuestionAnalysis) -> Answer:
         answerer = self._parts.first_answerer if self.selection == "first" else self._parts.answerer
-        retriever = self.index.retriever(k=self.settings.top_k, mode=self.settings.retriever)
-        chain = build_extractive_chain(retriever, answerer)
+        chain = build_extractive_chain(self.retriever(), answerer)
         return chain.invoke({"question": analysis, "query": self._query_for(analysis.text)})
 
     def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:
@@ -224,7 +238,7 @@ class Assistant:
         answerer = self._parts.answerer
         quotes = QuoteFinder(answerer.embeddings, answerer.candidates, tokenize_for_search, is_heading=is_heading)
         llm = LLMAnswerer(self.settings, quotes)
-        retriever = self.index.retriever(k=self.settings.top_k, mode=self.settings.retriever)
+        retriever = self.retriever()
         with self._lock:
             history = [(asked, answered.text) for asked, answered in self.history]
         yield from llm.stream(

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except KotaeError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -41,10 +42,21 @@ def friendly_errors(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the last line of defence for users
             if os.environ.get("KOTAE_DEBUG"):
                 raise
-            click.echo(f"error: {type(exc).__name__}: {exc} (set KOTAE_DEBUG=1 for details)", err=True)
+            click.echo(f"error: {type(exc).__name__}: {printable(str(exc))} (set KOTAE_DEBUG=1 for details)", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def printable(text: str) -> str:
+    """``text`` safe for one terminal line: control and format characters are shown escaped.
+
+    File names come from disk and uploads; a newline would break the
+    one-line-per-file report, and an escape sequence would reach the terminal.
+    """
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch)[0] == "C" else ch for ch in text
+    )
 
 
 def _settings(**options: Any) -> Settings:
@@ -97,6 +109,7 @@ def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
     from kotae.app.embedding_cache import CachedEmbeddings
     from kotae.index import DocumentIndex, load_embeddings
 
+    _finish_swap((index or settings.default_index).expanduser())
     if index is None:
         progress = _Progress("indexing corpus/ (first use)")
         try:
@@ -133,6 +146,7 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
     if missing:
         raise InputError(f"not found: {', '.join(missing)}")
     target = (index or settings.default_index).expanduser()
+    _finish_swap(target)
     embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
     build_dir = target
     if rebuild and target.exists():
@@ -144,11 +158,18 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
         results = opened.ingest(list(paths), progress=progress, remove_missing=True)
     finally:
         progress.close()
-    if build_dir != target:
-        _swap_in(build_dir, target)
-    _print_results(results)
     indexed = sum(1 for r in results if r.status == "indexed")
     ok = sum(1 for r in results if r.status in ("indexed", "unchanged", "removed"))
+    if build_dir != target:
+        if ok:
+            _swap_in(build_dir, target)
+        else:  # nothing could be indexed: keep the index the user has rather than an empty one
+            opened.close()
+            shutil.rmtree(build_dir, ignore_errors=True)
+            click.echo(f"note: nothing could be indexed, so {target} was left as it was", err=True)
+    _print_results(results)
+    if not results:
+        click.echo("note: no .txt .md .html .htm .pdf files found in the given paths", err=True)
     click.echo(f"{indexed} indexed, {sum(r.status == 'unchanged' for r in results)} unchanged, "
                f"{sum(r.status == 'removed' for r in results)} removed, "
                f"{sum(r.status == 'rejected' for r in results)} rejected → {target}")
@@ -165,11 +186,29 @@ def _swap_in(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _finish_swap(target: Path) -> None:
+    """Complete a rebuild swap (see ``_swap_in``) that a crash cut short.
+
+    ``target.old`` exists only while a swap is under way; ``target.rebuild``
+    is swapped in only once it is complete. So a missing ``target`` beside
+    ``target.old`` means the new index is ready in ``target.rebuild`` (or,
+    if that is gone too, that ``target.old`` is the index to keep).
+    """
+    old = target.with_name(target.name + ".old")
+    if not old.is_dir():
+        return
+    if not target.exists():
+        new = target.with_name(target.name + ".rebuild")
+        (new if new.is_dir() else old).rename(target)
+        logger.warning("finished the interrupted rebuild of %s", target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _print_results(results: list[Any]) -> None:
     marks = {"indexed": "indexed  ", "unchanged": "unchanged", "removed": "removed  ", "rejected": "rejected "}
     for r in results:
         detail = f"{r.chunks} chunks" if r.status == "indexed" else r.reason
-        click.echo(f"{marks.get(r.status, r.status)}  {r.source}" + (f"  ({detail})" if detail else ""))
+        click.echo(f"{marks.get(r.status, r.status)}  {printable(r.source)}" + (f"  ({printable(detail)})" if detail else ""))
 
 
 @cli.command("ask")
@@ -200,6 +239,8 @@ def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | N
     settings = _settings(top_k=top_k, retriever=retriever, mode=mode, llm_base_url=llm_base_url,
                          llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout)
     prepare_question(question, limit=settings.max_question_chars)  # reject empty questions before loading models
+    if index is not None:
+        _finish_swap(index.expanduser())
     if index is not None and not index.exists():
         raise InputError(f"no index at {index}: create one with `kotae ingest PATH --index {index}`")
     assistant = Assistant(_open_index(index, settings, create=False), settings=settings)
@@ -212,7 +253,7 @@ def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | N
     click.echo(answer.text)
     for c in answer.citations:
         where = ", ".join(x for x in (c.location.get("section") or "", f"p. {c.location['page']}" if c.location.get("page") else "") if x)
-        click.echo(f"\n[{c.n}] {c.source}" + (f" — {where}" if where else ""))
+        click.echo(f"\n[{c.n}] {printable(c.source)}" + (f" — {where}" if where else ""))
         click.echo("    " + c.quote.replace("\n", " "))
 
 
@@ -230,7 +271,7 @@ def docs(index: Path | None, as_json: bool) -> None:
     if not items:
         click.echo("no documents indexed")
     for d in items:
-        click.echo(f"{d.source}\t{d.chunks} chunks\tadded {d.added_at}")
+        click.echo(f"{printable(d.source)}\t{d.chunks} chunks\tadded {d.added_at}")
 
 
 @cli.command()

@@ -25,12 +25,14 @@ import numpy as np
 from langchain_core.documents import Document
 
 from kotae.app.embedding_cache import CachedEmbeddings
+from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis, has_answer_type
 
 logger = logging.getLogger(__name__)
 
 Tokenizer = Callable[[str], list[str]]
 SentenceSplitter = Callable[[str], list[tuple[int, int]]]
+IdfLookup = Callable[[Sequence[str]], dict[str, "float | None"]]
 
 # Headings, figure captions and photo captions name a topic but state nothing.
 _HEADING = re.compile(
@@ -91,10 +93,39 @@ def is_heading(text: str) -> bool:
     return bool(_HEADING.match(stripped) or _CAPTION_END.search(stripped) or len(stripped) < 25 and not _SENTENCE_END.search(stripped))
 
 
-def _overlap(terms: Sequence[str], tokens: set[str]) -> float:
-    if not terms:
+def _overlap(weights: dict[str, float], tokens: set[str]) -> float:
+    """Share of the question's term weight found in ``tokens``."""
+    total = sum(weights.values())
+    if not total:
         return 0.0
-    return sum(1 for t in terms if t in tokens) / len(terms)
+    return sum(w for t, w in weights.items() if t in tokens) / total
+
+
+def term_weights(question: QuestionAnalysis, idf: dict[str, float | None]) -> dict[str, float]:
+    """How much each key term of a question counts (its rarity in the index).
+
+    A term the index has never seen is weighted as the rarest known term when
+    the question is in the documents' script (Japanese): a rare topic word
+    missing from every passage is the clearest sign of an unanswerable
+    question. An English word unknown to a Japanese index says nothing, so it
+    is left out. A compound unknown to the index whose parts are known
+    (年間予算 → 予算) is judged by its parts.
+
+    Returns:
+        Term → weight; unknown terms are marked by being absent from ``idf``.
+    """
+    known = {t: v for t, v in idf.items() if v is not None}
+    # Unknown words are often just the asker's wording (主催 for 開催): they
+    # count, but as little as the commonest known word.
+    floor = min(known.values(), default=1.0)
+    weights: dict[str, float] = {}
+    for term in question.terms:
+        value = idf.get(term)
+        if value is not None:
+            weights[term] = value
+        elif not term.isascii() and not any(k in term for k in known if k != term):
+            weights[term] = floor
+    return weights
 
 
 class ExtractiveAnswerer:
@@ -117,7 +148,9 @@ class ExtractiveAnswerer:
         *,
         weights: ScoringWeights | None = None,
         selection: str = "scored",
+        idf: IdfLookup | None = None,
         min_similarity: float = 0.80,
+        min_similarity_cross_lingual: float = 0.74,
         min_coverage: float = 0.5,
     ) -> None:
         if selection not in ("scored", "first"):
@@ -127,7 +160,9 @@ class ExtractiveAnswerer:
         self.split_sentences = split_sentences
         self.weights = weights or ScoringWeights()
         self.selection = selection
+        self.idf = idf
         self.min_similarity = min_similarity
+        self.min_similarity_cross_lingual = min_similarity_cross_lingual
         self.min_coverage = min_coverage
 
     def candidates(self, documents: Sequence[Document]) -> list[Candidate]:
@@ -168,11 +203,12 @@ class ExtractiveAnswerer:
         sims = vectors @ np.asarray(query_vector, dtype=np.float32)
         context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
         best_sim = float(sims.max())
+        weights = term_weights(question, self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0))
         for cand, sim in zip(candidates, sims):
             tokens = set(self.tokenize(cand.text))
             cand.similarity = float(sim)
-            cand.keyword = _overlap(question.terms, tokens)
-            cand.context_keyword = _overlap(question.terms, tokens | context_tokens[cand.doc_index])
+            cand.keyword = _overlap(weights, tokens)
+            cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected)
             cand.heading = is_heading(cand.text)
             cand.score = (
@@ -188,7 +224,8 @@ class ExtractiveAnswerer:
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
         best = ranked[0]
 
-        reason = self._abstain_reason(question, best, ranked)
+        idf = self.idf(question.terms) if self.idf else {}
+        reason = self._abstain_reason(question, best, weights, idf)
         if reason:
             logger.debug("abstaining: %s", reason)
             return Selection([], True, reason)
@@ -206,20 +243,34 @@ class ExtractiveAnswerer:
             chosen.append(cand)
         return Selection(self._with_antecedents(chosen, candidates), False)
 
-    def _abstain_reason(self, question: QuestionAnalysis, best: Candidate, ranked: list[Candidate]) -> str:
-        """Why the passages do not answer the question, or "" when they do."""
-        if best.similarity < self.min_similarity:
-            return f"best sentence similarity {best.similarity:.3f} < {self.min_similarity}"
-        top = ranked[:5]
-        if question.expected and not any(c.type_match for c in top):
-            return f"no {question.expected} in the best sentences"
-        # Key terms only exist in the documents' language; an English question
-        # over Japanese text is judged on the terms the two share (G7, DFFT...).
-        terms = question.terms
-        if terms:
-            coverage = max(c.context_keyword for c in top)
-            if coverage < self.min_coverage:
-                return f"key terms coverage {coverage:.2f} < {self.min_coverage}"
+    def _abstain_reason(
+        self, question: QuestionAnalysis, best: Candidate, weights: dict[str, float], idf: dict[str, float | None]
+    ) -> str:
+        """Why the passages do not answer the question, or "" when they do.
+
+        Calibrated on questions, not guessed: embedding similarity alone
+        cannot tell (off-topic and answerable questions overlap), so the
+        best sentence must also hold the expected answer type, and the
+        question's key terms must be found around it.
+        """
+        # Similarity across languages runs lower (an English question over Japanese text).
+        cross_lingual = question.language != detect_language(best.text)
+        floor = self.min_similarity_cross_lingual if cross_lingual else self.min_similarity
+        if best.similarity < floor:
+            return f"best sentence similarity {best.similarity:.3f} < {floor}"
+        if question.expected and not best.type_match:
+            return f"no {question.expected} in the best sentence"
+        if weights and best.context_keyword < self.min_coverage:
+            return f"key terms coverage {best.context_keyword:.2f} < {self.min_coverage}"
+        known = {t: v for t, v in idf.items() if v is not None and t in weights}
+        if question.expected and len(known) >= 2:
+            # A "when/where/who" answer states its fact next to the topic: the
+            # date in a sentence that does not name the rarest key term is
+            # some other event's date.
+            rarest = max(known.values())
+            tokens = set(self.tokenize(best.text))
+            if not any(t in tokens for t, v in known.items() if v >= rarest - 1e-9):
+                return "the best sentence does not name the question's rarest key term"
         return ""
 
     def _with_antecedents(self, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:

@@ -10,6 +10,15 @@ from kotae.app.language import detect_language
 # The expected answer type decides which sentences can answer at all: a
 # "when" question is not answered by a sentence without a date in it.
 _TYPE_CUES: dict[str, tuple[str, ...]] = {
+    "amount": (
+        r"いくら", r"金額", r"予算額", r"費用", r"総額", r"何円", r"何億",
+        r"\bhow much (?:money|funding|budget)\b", r"\bbudget(?:ed)?\b", r"\bcost\b", r"\bhow much was\b",
+    ),
+    "people": (
+        r"何人", r"何名", r"人数", r"職員数",
+        r"\bhow many (?:people|persons|staff|employees|participants|members|officials|journalists|reporters|attendees)\b",
+        r"\bpopulation\b", r"人口",
+    ),
     "date": (
         r"いつ", r"何月", r"何日", r"何年", r"日程", r"日付", r"時期", r"開催日", r"期間",
         r"\bwhen\b", r"\bwhat (?:date|day|year|month)s?\b", r"\bwhich (?:date|day|year|month)s?\b",
@@ -22,18 +31,21 @@ _TYPE_CUES: dict[str, tuple[str, ...]] = {
     ),
     "person": (
         r"誰", r"だれ", r"どなた", r"何者",
-        r"\bwho\b", r"\bwhom\b", r"\bwhose\b",
+        r"\bwho\b", r"\bwhom\b", r"\bwhose\b", r"\bwhich (?:leader|minister|person|official)s?\b",
     ),
     "number": (
-        r"いくつ", r"何つ", r"何人", r"何か国", r"何カ国", r"何ヶ国", r"何件", r"何個", r"何本", r"何回",
+        r"いくつ", r"何つ", r"何か国", r"何カ国", r"何ヶ国", r"何件", r"何個", r"何本", r"何回",
         r"何テーマ", r"何の?分野", r"数は", r"何部",
-        r"\bhow many\b", r"\bhow much\b", r"\bnumber of\b",
+        r"\bhow many\b", r"\bnumber of\b",
     ),
 }
 
 _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
+    "amount": re.compile(r"\d[\d,.]*\s*(?:円|ドル|ユーロ|億|万|兆)|\d[\d,.]*\s*(?:yen|dollars?|euros?)|[$¥€]\s?\d"),
+    "people": re.compile(r"\d[\d,]*\s*(?:人|名)(?!口)|\d[\d,]*\s*(?:people|persons|staff|employees)"),
     "date": re.compile(
         r"\d{4}年|\d{1,2}月\d{1,2}日|\d{1,2}月|令和\s?\d+年|平成\s?\d+年|\d{1,2}/\d{1,2}|"
+        r"今秋|今春|今夏|今冬|年内|本年中|同年|"
         r"\b(?:19|20)\d{2}\b|(?:January|February|March|April|May|June|July|August|September|"
         r"October|November|December)"
     ),
@@ -52,6 +64,8 @@ _STOP_TERMS = frozenset(
     いつ どこ 誰 だれ どなた 何 なに なん いくつ どの どんな どのよう どう どういう 教える 下さる
     くださる ください する ある いる なる れる られる できる 言う いう もの こと ため よう それ
     これ あれ その この 何故 なぜ 具体 的 について 関する 対する 様 方 等 事 内容 挙げる 知る
+    為る 居る 成る 有る 出来る 呉れる 下さる 教える 行う 幾ら 幾つ 何処 何時 何方 何れ 如何 どうして
+    ござる 思う 良い 言う 分かる 知れる 頂く 貰う 務める 開く 開かれる 述べる 書く 記す
     what when where who whom whose which why how many much is are was were be been being do does
     did the a an of in on at to for from by with about as and or it its this that these those
     there their they them he she his her me my i you your we our us please tell give list name
@@ -68,7 +82,8 @@ class QuestionAnalysis:
     Attributes:
         text: The question.
         language: ``"ja"`` or ``"en"``.
-        expected: ``"date"``, ``"place"``, ``"person"``, ``"number"`` or None.
+        expected: ``"date"``, ``"place"``, ``"person"``, ``"number"``, ``"amount"``
+            (money), ``"people"`` (a head count) or None.
         terms: Key terms (search tokens that carry the topic).
         wants_list: The question asks for several items (lists, "which ... are").
         wants_definition: The question asks what something is.
@@ -98,7 +113,7 @@ _DEFINITION_CUES = re.compile(
 def expected_type(question: str) -> str | None:
     """The kind of answer a question wants, from its question words."""
     lowered = question.lower()
-    for kind in ("date", "place", "person", "number"):
+    for kind in _TYPE_CUES:
         if any(re.search(cue, lowered) for cue in _TYPE_CUES[kind]):
             return kind
     return None

@@ -138,6 +138,7 @@ def launch(
         pwa=False,
         theme=ui_app.theme(),
         css=ui_app.css(),
+        js=ui_app.js(),
         i18n=ui_app.I18N,
     )
     return demo

@@ -97,6 +97,11 @@ def css() -> str:
     return (STATIC / "kotae.css").read_text(encoding="utf-8")
 
 
+def js() -> str:
+    """The UI's own script (keeps highlighted sentences in view); no outside requests."""
+    return (STATIC / "kotae.js").read_text(encoding="utf-8")
+
+
 class _Session:
     """One browser session's conversation (a fork of the shared Assistant).
 

@@ -151,14 +151,19 @@ def _highlighted(citation: Citation) -> str:
         found = re.search(pattern, text) if pattern else None
         span = found.span() if found else None
     if span is None:
-        return _esc(text)
+        return _tidy(_esc(text))
     start, end = span
     # Highlight the sentence itself, not the line breaks around it.
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return f"{_esc(text[:start])}<mark>{_esc(text[start:end])}</mark>{_esc(text[end:])}"
+    return f"{_tidy(_esc(text[:start]))}<mark>{_esc(text[start:end])}</mark>{_tidy(_esc(text[end:]))}"
+
+
+def _tidy(text: str) -> str:
+    # Blank lines between a document's short lines waste the panel's height.
+    return re.sub(r"\n[ \t\u3000]*\n+", "\n", text)
 
 
 def _where(citation: Citation, language: str) -> str:
@@ -198,7 +203,7 @@ def sources_html(answer: Answer | None, *, language: str | None = None) -> str:
             f'<div class="kotae-source" id="kotae-src-{c.n}" data-ref="{c.n}">'
             f'<div class="kotae-source-head"><span class="kotae-ref-label">[{c.n}]</span> '
             f'<span class="kotae-file">{_esc(c.source)}</span>'
-            + (f' <span class="kotae-where">{where}</span>' if where else "")
+            + (f' <span class="kotae-where">— {where}</span>' if where else "")
             + f'</div><p class="kotae-passage" lang="{language_of(c.text)}">{_highlighted(c)}</p></div>'
         )
     footer = _esc(ui_message("answered_by", lang, mode=answer.mode, ms=answer.latency_ms))

@@ -35,6 +35,7 @@ _DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"
 _MAX_PIECE_CHARS = 12000
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Function words only: content words, even frequent ones, are left to IDF.
 _EN_STOPWORDS = frozenset(
@@ -53,6 +54,7 @@ TOKENIZER_DESCRIPTION = "sudachi-core:C+A-normalized;ascii-lower;v1"
 _dictionary_lock = threading.Lock()
 _dictionary = None
 _local = threading.local()
+_BRACKETS = re.compile(r"[()\[\]{}「」『』【】〔〕〈〉《》]")
 
 
 def _tokenizer():
@@ -103,7 +105,11 @@ def tokenize_for_search(text: str) -> list[str]:
     Returns:
         The terms in text order (repeats kept, for term frequencies).
     """
-    text = unicodedata.normalize("NFKC", text)
+    # Brackets become spaces: Sudachi reads "会合(ドイツ)" as one word whose
+    # normalized form is just 会合, and the annotation would be lost.
+    text = _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text))
+    # Lone surrogates (not text, but a Python str may hold them) cannot be encoded for Sudachi.
+    text = _SURROGATE.sub(" ", text)
     if not text.strip():
         return []
     tokenizer = _tokenizer()
@@ -177,6 +183,18 @@ class BM25State:
         if not distinct:
             return 0.0
         return sum(1 for term in distinct if term in self.postings) / len(distinct)
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float | None]:
+        """Lucene idf of each distinct term; None for a term no chunk contains."""
+        result: dict[str, float | None] = {}
+        for term in dict.fromkeys(terms):
+            posting = self.postings.get(term)
+            if posting is None:
+                result[term] = None
+            else:
+                df = len(posting[0])
+                result[term] = math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+        return result
 
     def search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Rank chunks for already-tokenized query terms.

@@ -327,6 +327,15 @@ class DocumentIndex:
         """The embedding model this index was opened with."""
         return self._embeddings
 
+    def keyword_idf(self, terms: Sequence[str]) -> dict[str, float | None]:
+        """How rare each search term is in this index (BM25 idf); None when absent.
+
+        The answerer weighs a question's key terms with it, and treats a rare
+        term that no passage contains as a sign the documents do not answer.
+        """
+        with self._store.view() as view:
+            return view.keyword_idf(terms)
+
     def count(self) -> int:
         """Number of chunks indexed."""
         return self._store.count()

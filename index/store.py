@@ -260,6 +260,10 @@ class StoreView:
         """Share of the distinct query terms that occur anywhere in the index."""
         return self._bm25().coverage(terms)
 
+    def keyword_idf(self, terms: Sequence[str]) -> dict[str, float | None]:
+        """BM25 idf of each term; None for a term that occurs nowhere in the index."""
+        return self._bm25().idf(terms)
+
     def _bm25(self) -> keyword.BM25State:
         bm25 = self._snapshot.bm25
         if bm25 is None:

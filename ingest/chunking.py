@@ -237,28 +237,46 @@ def chunk_document(doc: LoadedDocument, settings: ChunkSettings | None = None) -
     text = doc.text
     units = _segment(text, settings.max_chars)
     page_starts = [p.start for p in doc.pages]
-    spans: list[tuple[int, int, str]] = []  # (start, end, section)
+    spans: list[tuple[int, int, str, tuple[str, ...]]] = []  # (start, end, section, all sections)
 
     section = ""
     current: list[_Unit] = []
     body = 0  # units of ``current`` that are not headings
     carried = 0  # units of ``current`` repeated from the previous passage
 
+    # Sections shorter than this share a passage with the next section: a
+    # passage that is only a heading or a caption ("…の模様") matches every
+    # question about its topic and crowds the real answers out of the top-k.
+    min_chars = settings.target_chars // 2
+    titles: dict[str, int] = {}  # sections the current passage spans -> characters of each
+
     def flush(*, section_end: bool) -> None:
         start, end = current[0].start, current[-1].end
-        if section_end and carried and spans and spans[-1][2] == section and end - spans[-1][0] <= settings.max_chars:
-            # A short tail after an overlap: fold it into the previous passage.
-            spans[-1] = (spans[-1][0], end, section)
+        # The passage is named after the section most of its text belongs to.
+        title = max(titles, key=lambda t: titles[t]) if titles else section
+        if spans and end - spans[-1][0] <= settings.max_chars and (
+            (section_end and carried and spans[-1][2] == title) or (section_end and end - start < min_chars // 2)
+        ):
+            # A short tail (after an overlap, or a last caption): fold it into the previous passage.
+            last = spans[-1]
+            spans[-1] = (last[0], end, last[2], tuple(dict.fromkeys((*last[3], *titles))))
             return
-        spans.append((start, end, section))
+        spans.append((start, end, title, tuple(titles) or (section,)))
 
     for unit in units:
         if unit.kind == _HEADING:
-            if current and (body or unit.end - current[0].start > settings.max_chars):
+            length = current[-1].end - current[0].start if current else 0
+            if current and (
+                (body and length >= min_chars) or unit.end - current[0].start > settings.max_chars
+            ):
                 flush(section_end=True)
                 current, body, carried = [], 0, 0
+                titles = {}
             current.append(unit)
             section = heading_title(text[unit.start : unit.end])
+            if not body:
+                titles = {}  # stacked headings: the last one names the passage
+            titles[section] = titles.get(section, 0) + unit.end - unit.start
             continue
         if current:
             length = current[-1].end - current[0].start
@@ -267,13 +285,15 @@ def chunk_document(doc: LoadedDocument, settings: ChunkSettings | None = None) -
                 flush(section_end=False)
                 keep = _overlap(current, body, unit, settings)
                 current, body, carried = keep, len(keep), len(keep)
+                titles = {section: sum(u.end - u.start for u in keep)}
         current.append(unit)
         body += 1
+        titles[section] = titles.get(section, 0) + unit.end - unit.start
     if current:
         flush(section_end=True)
 
     chunks: list[Chunk] = []
-    for start, end, title in spans:
+    for start, end, title, sections in spans:
         page = None
         if page_starts:
             index = bisect.bisect_right(page_starts, start) - 1
@@ -288,6 +308,7 @@ def chunk_document(doc: LoadedDocument, settings: ChunkSettings | None = None) -
                 end=end,
                 page=page,
                 doc_hash=doc.content_hash,
+                extra={"sections": list(sections)} if len(sections) > 1 else {},
             )
         )
     logger.debug("%s: %d units, %d chunks", doc.source, len(units), len(chunks))

@@ -239,10 +239,14 @@ def test_sections_are_carried(doc000: LoadedDocument, doc004: LoadedDocument) ->
     summary = [c for c in chunks if "本年の会合では" in c.text]
     assert summary and all(c.section == nfkc("（2）G7群馬高崎デジタル・技術大臣会合の結果概要") for c in summary)
     table = [c for c in chunks if "宮城県仙台市" in c.text or "広島県広島市" in c.text]
-    assert table and all(c.section == "図表1 G7首脳及び関係閣僚会合一覧" for c in table)
+    # A passage spanning two sections is named after the larger; the others are listed too.
+    assert table and all(
+        "図表1 G7首脳及び関係閣僚会合一覧" in (c.section, *c.extra.get("sections", ())) for c in table
+    )
     history = next(c for c in chunks if "デジタル化の恩恵" in c.text)
     assert history.section == "(1)これまでの議論の経緯"
-    assert next(c for c in chunks if "DFFTの具体化のための国際枠組み" in c.text).section.startswith("①越境データ流通")
+    dfft = next(c for c in chunks if "DFFTの具体化のための国際枠組み" in c.text)
+    assert any(t.startswith("①越境データ流通") for t in (dfft.section, *dfft.extra.get("sections", ())))
     chunks000 = chunk_document(doc000)
     assert next(c for c in chunks000 if "株式会社海外通信" in c.text).section == "海外展開の推進"
     assert next(c for c in chunks000 if "臨時国会に提出" in c.text).section == "情報通信技術戦略の推進"
@@ -416,12 +420,21 @@ def test_html_in_shift_jis(tmp_path: Path) -> None:
 
 def test_markdown_headings_are_sections(tmp_path: Path) -> None:
     path = tmp_path / "notes.md"
-    path.write_text("# 概要\n\n本文の一文目です。\n\n## 詳細\n\n詳しい説明です。\n", encoding="utf-8")
+    path.write_text("# 概要\n\n本文の一文目は、概要を少し長めに説明する文です。\n\n## 詳細\n\n詳しい説明です。\n", encoding="utf-8")
     chunks = chunk_document(load_document(path, max_bytes=LIMIT), ChunkSettings(target_chars=50, max_chars=60))
     assert [(c.section, c.text) for c in chunks] == [
-        ("概要", "# 概要\n\n本文の一文目です。"),
+        ("概要", "# 概要\n\n本文の一文目は、概要を少し長めに説明する文です。"),
         ("詳細", "## 詳細\n\n詳しい説明です。"),
     ]
+
+
+def test_short_sections_share_a_passage(tmp_path: Path) -> None:
+    # A heading with one short line would make a passage that matches every question on its topic.
+    path = tmp_path / "notes.md"
+    path.write_text("# 概要\n\n短い文です。\n\n## 詳細\n\n詳しい説明です。\n", encoding="utf-8")
+    chunks = chunk_document(load_document(path, max_bytes=LIMIT), ChunkSettings(target_chars=50, max_chars=60))
+    assert len(chunks) == 1
+    assert chunks[0].extra["sections"] == ["概要", "詳細"]
 
 
 # --- bad input --------------------------------------------------------------

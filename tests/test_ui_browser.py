@@ -112,16 +112,17 @@ def test_chat_upload_and_remove_in_a_real_browser(app_url: str, browser, tmp_pat
         assert first.locator(".kotae-file").inner_text().endswith(".txt")
         assert ref.get_attribute("title") == first.locator(".kotae-file").inner_text()
         assert first.locator("mark").count() == 1 and first.locator("mark").inner_text().strip()
+        page.screenshot(path=str(tmp_path / "chat.png"))
+        if os.environ.get("KOTAE_UPDATE_SCREENSHOT") == "1":
+            (REPO / "docs").mkdir(exist_ok=True)
+            shutil.copyfile(tmp_path / "chat.png", REPO / "docs" / "screenshot.png")
 
         # An English question over Japanese documents: the extractive answer quotes them.
         answer = _ask(page, "When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?")
         assert "4月29日" in _norm(answer) and "[1]" in answer
         assert sources.locator(".kotae-sources-title").inner_text() == "Sources"
         assert sources.locator(".kotae-source mark").count() >= 1
-        page.screenshot(path=str(tmp_path / "chat.png"))
-        if os.environ.get("KOTAE_UPDATE_SCREENSHOT") == "1":
-            (REPO / "docs").mkdir(exist_ok=True)
-            shutil.copyfile(tmp_path / "chat.png", REPO / "docs" / "screenshot.png")
+        page.screenshot(path=str(tmp_path / "chat-en.png"))
 
         # A question the documents do not answer is a neutral note, not an error.
         note = _ask(page, "What is the population of Takasaki city?")
