@@ -55,11 +55,16 @@ def cite(chosen: Sequence[Candidate], documents: Sequence[Document]) -> tuple[st
     for cand in chosen:
         n = numbers.setdefault(cand.doc_index, len(numbers) + 1)
         spans.setdefault(cand.doc_index, []).append(cand)
-        parts.append(f"{display_text(cand.text)} [{n}]")
+        start, end = cand.span
+        text = documents[cand.doc_index].page_content
+        shown = display_text(text[start:end])
+        # An excerpt of a longer sentence is marked as such, never passed off as whole.
+        shown = ("…" if start > cand.start else "") + shown + ("…" if end < cand.end else "")
+        parts.append(f"{shown} [{n}]")
     citations = []
     for doc_index, n in numbers.items():
         doc = documents[doc_index]
         group = spans[doc_index]
-        start, end = min(c.start for c in group), max(c.end for c in group)
+        start, end = min(c.span[0] for c in group), max(c.span[1] for c in group)
         citations.append(citation_for(n, doc, doc.page_content[start:end]))
     return " ".join(parts), citations

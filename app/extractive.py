@@ -41,6 +41,7 @@ _HEADING = re.compile(
 _CAPTION_END = re.compile(r"(?:の概要|の模様|の様子|の結果|一覧|について|写真)\s*$")
 # Sentences that lean on the one before them ("同会合は…", "This meeting…").
 _ANAPHOR = re.compile(r"^\s*(?:同|この|これ|その|それ|こうした|こうして|当該|本|This\b|These\b|It\b|They\b)")
+_CLAUSE_END = re.compile(r"[、，,](?=\S)")
 _SENTENCE_END = re.compile(r"[。．.!?！？]\s*$")
 
 
@@ -54,8 +55,15 @@ class ScoringWeights:
     rank: float = 0.4
     type_match: float = 0.8
     type_missing: float = 1.2
-    heading: float = 1.5
+    heading: float = 3.0
     fragment: float = 0.4
+    hubness: float = 0.2
+    rare_missing: float = 1.0
+    definition: float = 1.0
+    max_quote_chars: int = 130
+    extra_margin: float = 1.5
+    tie_margin: float = 0.6
+    min_gain: float = 0.12
 
 
 @dataclass
@@ -72,6 +80,13 @@ class Candidate:
     type_match: bool = True
     heading: bool = False
     score: float = 0.0
+    names_rare_term: bool = True
+    excerpt: tuple[int, int] | None = None  # a clause window of a long sentence, offsets in the passage
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """The part of the passage the answer quotes: the excerpt, or the whole sentence."""
+        return self.excerpt or (self.start, self.end)
 
 
 @dataclass(frozen=True)
@@ -116,14 +131,16 @@ def term_weights(question: QuestionAnalysis, idf: dict[str, float | None]) -> di
     """
     known = {t: v for t, v in idf.items() if v is not None}
     # Unknown words are often just the asker's wording (主催 for 開催): they
-    # count, but as little as the commonest known word.
-    floor = min(known.values(), default=1.0)
+    # count, but for less than the commonest known word.
+    floor = 0.5 * min(known.values(), default=1.0)
     weights: dict[str, float] = {}
     for term in question.terms:
+        if len(term) == 1 and not term.isascii():
+            continue  # a lone kanji (府 of 府省庁) is a fragment, not a topic
         value = idf.get(term)
         if value is not None:
             weights[term] = value
-        elif not term.isascii() and not any(k in term for k in known if k != term):
+        elif not term.isascii() and not any(k in term for k in (*known, *question.terms) if k != term):
             weights[term] = floor
     return weights
 
@@ -200,48 +217,118 @@ class ExtractiveAnswerer:
 
         w = self.weights
         vectors = np.asarray(self.embeddings.embed_sentences([c.text for c in candidates]), dtype=np.float32)
-        sims = vectors @ np.asarray(query_vector, dtype=np.float32)
+        raw_sims = vectors @ np.asarray(query_vector, dtype=np.float32)
+        # Hubness correction (as CSLS does for cross-lingual retrieval): some
+        # sentences sit near the centre of the embedding space and come out
+        # close to every question; discount each by how close it is to the
+        # other candidates. Only the ranking uses this; abstention uses raw.
+        centre = vectors.mean(axis=0)
+        hubness = vectors @ centre
+        sims = raw_sims - w.hubness * (hubness - hubness.mean())
         context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
         best_sim = float(sims.max())
-        weights = term_weights(question, self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0))
-        for cand, sim in zip(candidates, sims):
+        idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
+        weights = term_weights(question, idf)
+        # Keyword evidence is only as good as the share of the question the
+        # index knows: an English question over Japanese text shares only a
+        # "G7" with it, which must not outweigh what the embedding says.
+        known_share = sum(1 for t in question.terms if idf.get(t) is not None) / max(len(question.terms), 1)
+        rare = self._rarest_terms(question, weights, idf)
+        for cand, sim, raw in zip(candidates, sims, raw_sims):
             tokens = set(self.tokenize(cand.text))
-            cand.similarity = float(sim)
+            cand.names_rare_term = not rare or bool(rare & tokens)
+            cand.similarity = float(raw)
             cand.keyword = _overlap(weights, tokens)
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected)
             cand.heading = is_heading(cand.text)
             cand.score = (
-                (cand.similarity - best_sim) / w.sim_scale
-                + w.keyword * cand.keyword
-                + w.context_keyword * cand.context_keyword
+                (float(sim) - best_sim) / w.sim_scale
+                + w.keyword * known_share * cand.keyword
+                + w.context_keyword * known_share * cand.context_keyword
                 + w.rank / (1 + cand.doc_index)
                 + (w.type_match if question.expected and cand.type_match else 0.0)
                 - (w.type_missing if question.expected and not cand.type_match else 0.0)
                 - (w.heading if cand.heading else 0.0)
                 - (w.fragment if len(cand.text) < 12 else 0.0)
+                - (w.rare_missing if not cand.names_rare_term else 0.0)
+                + (w.definition if question.wants_definition and _defines(cand.text, question.terms) else 0.0)
             )
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
         best = ranked[0]
 
-        idf = self.idf(question.terms) if self.idf else {}
         reason = self._abstain_reason(question, best, weights, idf)
         if reason:
             logger.debug("abstaining: %s", reason)
             return Selection([], True, reason)
 
         chosen = [best]
+        covered = set(self.tokenize(best.text))
         limit = 3 if question.wants_list else 2
-        margin = 1.0 if question.wants_list else 0.6
         for cand in ranked[1:]:
-            if len(chosen) >= limit or cand.score < best.score - margin:
+            if len(chosen) >= limit or cand.score < best.score - w.extra_margin:
                 break
             if cand.heading or any(_redundant(cand.text, c.text) for c in chosen):
                 continue
             if question.expected and not cand.type_match:
                 continue
-            chosen.append(cand)
-        return Selection(self._with_antecedents(chosen, candidates), False)
+            # A further sentence must add what the question asks and the
+            # answer so far lacks (the second half of a two-part question,
+            # more items of a list); a near-tie alone is not enough.
+            tokens = set(self.tokenize(cand.text))
+            gain = _overlap({t: v for t, v in weights.items() if t not in covered}, tokens) if weights else 0.0
+            gain *= sum(v for t, v in weights.items() if t not in covered) / max(sum(weights.values()), 1e-9)
+            close = cand.score >= best.score - w.tie_margin
+            # With little keyword evidence (a question in another language than
+            # the documents) the ranking is less sure: offer a close runner-up.
+            unsure = known_share < 0.5
+            if gain >= w.min_gain or (close and (question.wants_list or unsure)):
+                chosen.append(cand)
+                covered |= tokens
+        chosen = self._with_antecedents(chosen, candidates)
+        if not question.wants_list:
+            for cand in chosen:
+                self._excerpt(cand, question, weights, documents[cand.doc_index].page_content)
+        return Selection(chosen, False)
+
+    def _excerpt(self, cand: Candidate, question: QuestionAnalysis, weights: dict[str, float], passage: str) -> None:
+        """Cut a long sentence down to the clauses that answer (sets ``cand.excerpt``).
+
+        Government prose runs to 200-300 characters a sentence; the answer
+        quotes the run of comma-separated clauses holding the question's key
+        terms and the expected answer type, so it stays short and readable.
+        """
+        limit = self.weights.max_quote_chars
+        if cand.end - cand.start <= limit or "\n" in cand.text:
+            return
+        cuts = [cand.start] + [cand.start + m.end() for m in _CLAUSE_END.finditer(cand.text)] + [cand.end]
+        clauses = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+        if len(clauses) < 2:
+            return
+        scores = []
+        for a, b in clauses:
+            text = passage[a:b]
+            tokens = set(self.tokenize(text))
+            score = sum(v for t, v in weights.items() if t in tokens)
+            if question.expected and has_answer_type(text, question.expected):
+                score += max(weights.values(), default=1.0)
+            scores.append(score)
+        if max(scores) <= 0:
+            return  # nothing to go by: quote the whole sentence
+        lo = hi = max(range(len(clauses)), key=lambda i: scores[i])
+        while True:
+            options = []
+            if lo > 0 and clauses[hi][1] - clauses[lo - 1][0] <= limit:
+                options.append((scores[lo - 1], 0, lo - 1, hi))
+            if hi + 1 < len(clauses) and clauses[hi + 1][1] - clauses[lo][0] <= limit:
+                # Ties go right: a Japanese clause ends in its predicate.
+                options.append((scores[hi + 1], 1, lo, hi + 1))
+            if not options:
+                break
+            _, _, lo, hi = max(options)
+        start, end = clauses[lo][0], clauses[hi][1]
+        if (start, end) != (cand.start, cand.end):
+            cand.excerpt = (start, end)
 
     def _abstain_reason(
         self, question: QuestionAnalysis, best: Candidate, weights: dict[str, float], idf: dict[str, float | None]
@@ -262,16 +349,22 @@ class ExtractiveAnswerer:
             return f"no {question.expected} in the best sentence"
         if weights and best.context_keyword < self.min_coverage:
             return f"key terms coverage {best.context_keyword:.2f} < {self.min_coverage}"
-        known = {t: v for t, v in idf.items() if v is not None and t in weights}
-        if question.expected and len(known) >= 2:
-            # A "when/where/who" answer states its fact next to the topic: the
-            # date in a sentence that does not name the rarest key term is
-            # some other event's date.
-            rarest = max(known.values())
-            tokens = set(self.tokenize(best.text))
-            if not any(t in tokens for t, v in known.items() if v >= rarest - 1e-9):
-                return "the best sentence does not name the question's rarest key term"
+        if not best.names_rare_term:
+            return "the best sentence names none of the question's rarest key terms"
         return ""
+
+    @staticmethod
+    def _rarest_terms(question: QuestionAnalysis, weights: dict[str, float], idf: dict[str, float | None]) -> set[str]:
+        """The two rarest known key terms of a when/where/who question (empty otherwise).
+
+        Such an answer states its fact next to its topic: a date in a
+        sentence naming none of these is some other event's date.
+        """
+        known = {t: v for t, v in idf.items() if v is not None and t in weights}
+        if not question.expected or len(known) < 3:
+            return set()
+        cutoff = sorted(set(known.values()), reverse=True)[:2][-1]
+        return {t for t, v in known.items() if v >= cutoff - 1e-9}
 
     def _with_antecedents(self, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
         """Add the sentence before one that starts with 同/この/This..., so it reads alone."""
@@ -285,6 +378,14 @@ class ExtractiveAnswerer:
                         result.append(before)
             result.append(cand)
         return result
+
+
+def _defines(text: str, terms: Sequence[str]) -> bool:
+    """True when ``text`` spells a term out: ``DFFT(信頼性のある…)`` or ``…(DFFT)``."""
+    lowered = text.lower()
+    return any(
+        re.search(rf"{re.escape(t)}\s*[(:：]|[(（]\s*{re.escape(t)}\s*[)）:：]", lowered) for t in terms if len(t) >= 2
+    )
 
 
 def _redundant(a: str, b: str) -> bool:

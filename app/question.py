@@ -25,7 +25,7 @@ _TYPE_CUES: dict[str, tuple[str, ...]] = {
         r"\bdates?\b",
     ),
     "place": (
-        r"どこ", r"どちら", r"場所", r"開催地", r"都市", r"何県", r"何市", r"どの(?:県|市|町|都市|国)",
+        r"どこ", r"どちら", r"場所", r"開催地", r"都市", r"何県", r"何市", r"どの(?:県|市|町|都市)", r"どの国(?!際)", r"どこの国",
         r"\bwhere\b", r"\bwhich (?:city|town|prefecture|country|place|venue)\b", r"\bvenue\b",
         r"\bin what (?:city|prefecture|town)\b",
     ),
@@ -40,6 +40,13 @@ _TYPE_CUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Place names often appear without 県/市 (G7香川・高松情報通信大臣会合).
+_PREFECTURES = (
+    "北海道 青森 岩手 宮城 秋田 山形 福島 茨城 栃木 群馬 埼玉 千葉 東京 神奈川 新潟 富山 石川 福井 山梨 長野 岐阜 静岡 "
+    "愛知 三重 滋賀 京都 大阪 兵庫 奈良 和歌山 鳥取 島根 岡山 広島 山口 徳島 香川 愛媛 高知 福岡 佐賀 長崎 熊本 大分 "
+    "宮崎 鹿児島 沖縄 札幌 仙台 横浜 名古屋 神戸 高松 高崎 軽井沢 つくば"
+).split()
+
 _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
     "amount": re.compile(r"\d[\d,.]*\s*(?:円|ドル|ユーロ|億|万|兆)|\d[\d,.]*\s*(?:yen|dollars?|euros?)|[$¥€]\s?\d"),
     "people": re.compile(r"\d[\d,]*\s*(?:人|名)(?!口)|\d[\d,]*\s*(?:people|persons|staff|employees)"),
@@ -50,10 +57,11 @@ _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
         r"October|November|December)"
     ),
     "place": re.compile(
-        r"[一-龥ぁ-んァ-ヶ]{1,4}(?:都|道|府|県|市|町|村)|ドイツ|フランス|イタリア|英国|イギリス|米国|"
-        r"アメリカ|カナダ|日本|欧州|EU|[A-Z][a-z]+(?: City| Prefecture)"
+        r"[一-龥ぁ-んァ-ヶ]{1,4}(?:都|道|府|県|市|町|村)|" + "|".join(_PREFECTURES) + "|"
+        r"ドイツ|フランス|イタリア|英国|イギリス|米国|アメリカ|カナダ|日本|中国|韓国|インド|欧州|EU|"
+        r"[A-Z][a-z]+(?: City| Prefecture)"
     ),
-    "person": re.compile(r"大臣|長官|総裁|議長|首相|総理|局長|氏|[A-Z][a-z]+ [A-Z][a-z]+"),
+    "person": re.compile(r"大臣|長官|総裁|議長|首相|総理|局長|閣僚|氏|[A-Z][a-z]+ [A-Z][a-z]+"),
     "number": re.compile(r"\d+|[①-⑳]|[一二三四五六七八九十]+(?:つ|か国|カ国|人|件)"),
 }
 

@@ -1,0 +1,368 @@
+"""``kotae bench --scale``: how search and ingest behave from thousands to a million chunks.
+
+Two measurements, on synthetic corpora (:mod:`kotae.eval.bench_data`):
+
+* **FAISS alone** at every size asked for: add throughput, single-query
+  search latency, recall@10 against exact search, and index size on disk and
+  in memory, for exact search and for the IVF index the store switches to
+  beyond :data:`kotae.index.ann.EXACT_LIMIT` chunks.
+* **The whole store** (``DocumentIndex``: files, chunking, SQLite, BM25,
+  FAISS, manifest) at the sizes up to :data:`STORE_MAX`, each in a fresh
+  process (``python -m kotae.eval.bench_scale store ...``) so that its peak
+  memory is its own.  Embedding is replaced by bank vectors plus noise during
+  ingest, which isolates the index's own work; queries and answers then use
+  the real model.  Ingest time per chunk is reported for the whole run and
+  for its first and last tenth: if any step grew faster than linearly with
+  the corpus, the last tenth would cost more per chunk than the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from kotae.eval.bench_data import SyntheticEmbeddings, corpus_sentences, perturbed, write_documents
+from kotae.index import ann
+
+logger = logging.getLogger(__name__)
+
+STORE_MAX = 100_000
+SEARCH_K = 10
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process in MB (Linux; peak elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory (``ru_maxrss``) in MB."""
+    peak = resource.getrusage(who).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes on macOS, KiB on Linux
+
+
+def _search_times(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[list[float], np.ndarray]:
+    """Milliseconds per single-query search, and the labels found."""
+    index.search(queries[:1], k)  # first-touch costs are not search costs
+    times: list[float] = []
+    labels = np.empty((len(queries), k), dtype=np.int64)
+    for row in range(len(queries)):
+        started = time.perf_counter()
+        _, found = index.search(queries[row : row + 1], k)
+        times.append((time.perf_counter() - started) * 1000)
+        labels[row] = found[0]
+    return times, labels
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(set(f[f >= 0]) & set(t[t >= 0])) for f, t in zip(found, truth))
+    return hits / max(1, int((truth >= 0).sum()))
+
+
+def _disk_bytes(index: faiss.Index) -> int:
+    with tempfile.TemporaryDirectory(prefix="kotae-bench-") as tmp:
+        path = Path(tmp) / "index.faiss"
+        faiss.write_index(index, str(path))
+        return path.stat().st_size
+
+
+def _measure(
+    kind: str, build: Any, queries: np.ndarray, truth: np.ndarray | None, count: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Build one index and measure it; returns its row and the labels it found."""
+    gc.collect()
+    before = rss_mb()
+    started = time.perf_counter()
+    index = build()
+    seconds = time.perf_counter() - started
+    memory = max(0.0, rss_mb() - before)
+    times, labels = _search_times(index, queries, SEARCH_K)
+    row = {
+        "chunks": count,
+        "index": kind,
+        "type": ann.describe(index),
+        "add_per_s": count / seconds if seconds else float("inf"),
+        "build_s": seconds,
+        "search_p50_ms": percentile(times, 50),
+        "search_p95_ms": percentile(times, 95),
+        "recall_at_10": 1.0 if truth is None else _recall(labels, truth),
+        "disk_mb": _disk_bytes(index) / 1e6,
+        "memory_mb": memory,
+    }
+    del index
+    gc.collect()
+    return row, labels
+
+
+def faiss_scale(
+    sizes: Sequence[int],
+    bank: np.ndarray,
+    queries: np.ndarray,
+    *,
+    limit: int = ann.EXACT_LIMIT,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """FAISS-only measurements at each size: exact search and IVF, and which one the store uses.
+
+    Args:
+        sizes: Numbers of vectors.
+        bank: Real passage embeddings the synthetic vectors are derived from.
+        queries: Real query embeddings (one search each).
+        limit: The store's exact-search limit (decides the ``store`` column).
+        seed: Seed of the synthetic vectors.
+
+    Returns:
+        One row per size and index kind (``exact``, ``ivf``), with ``store``
+        True on the kind the store would use at that size.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    rows: list[dict[str, Any]] = []
+    for count in sizes:
+        logger.info("FAISS at %d vectors", count)
+        vectors = perturbed(bank, count, seed=seed)
+        ids = np.arange(1, count + 1, dtype=np.int64)
+
+        def exact() -> faiss.Index:
+            index = ann.new_exact(vectors.shape[1])
+            index.add_with_ids(vectors, ids)
+            return index
+
+        exact_row, truth = _measure("exact", exact, queries, None, count)
+        ivf_row, _ = _measure("ivf", lambda: ann.build_ivf(vectors, ids), queries, truth, count)
+        del vectors
+        gc.collect()
+        used = "exact" if count <= limit else "ivf"
+        for row in (exact_row, ivf_row):
+            row["store"] = row["index"] == used
+            rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- the whole store
+
+
+def store_scale(
+    chunks: int,
+    *,
+    corpus: Path,
+    bank: np.ndarray,
+    questions: Sequence[str],
+    work: Path,
+    real: Any,
+) -> dict[str, Any]:
+    """Ingest a synthetic corpus of about ``chunks`` passages into a ``DocumentIndex`` and query it.
+
+    Args:
+        chunks: Target number of passages.
+        corpus: Folder whose sentences the synthetic documents are made of.
+        bank: Real passage embeddings the synthetic vectors derive from.
+        questions: Questions for the retrieval and answer latencies.
+        work: An empty folder for the documents and the index.
+        real: The real embedding model (for queries and answers).
+
+    Returns:
+        The measurements (see ``kotae bench --help``).
+    """
+    from kotae.app.assistant import Assistant
+    from kotae.app.embedding_cache import CachedEmbeddings
+    from kotae.index import DocumentIndex
+
+    docs = work / "docs"
+    files = write_documents(docs, corpus_sentences(corpus), chunks)
+    embeddings = SyntheticEmbeddings(real, bank)
+    marks: list[tuple[float, float]] = []
+
+    def progress(done: int, total: int, source: str) -> None:
+        marks.append((time.perf_counter(), time.process_time()))
+
+    index = DocumentIndex.open(work / "index", embeddings=embeddings, create=True)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    results = index.ingest([docs], progress=progress)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    # One progress call per file, in the order of the last results.
+    per_file = [r.chunks if r.status == "indexed" else 0 for r in results][-len(marks) :]
+    count = index.count()
+    tenth = max(1, len(marks) // 10)
+
+    def window(lo: int, hi: int) -> float:
+        start = (wall0, cpu0) if lo == 0 else marks[lo - 1]
+        done = sum(per_file[lo:hi]) or 1
+        return (marks[hi - 1][0] - start[0]) / done * 1000
+
+    first_ms, last_ms = window(0, tenth), window(len(marks) - tenth, len(marks))
+
+    extra = work / "extra"
+    write_documents(extra, corpus_sentences(corpus), 10, seed=chunks + 1)
+    started = time.perf_counter()
+    added = sum(r.chunks for r in index.ingest([extra]) if r.status == "indexed")
+    add_one_s = time.perf_counter() - started
+    started = time.perf_counter()
+    listed = len(index.documents())
+    list_ms = (time.perf_counter() - started) * 1000
+    manifest = index.manifest
+    index.close()
+
+    embeddings.synthetic = False  # from here on, the real application
+    started = time.perf_counter()
+    index = DocumentIndex.open(work / "index", embeddings=CachedEmbeddings(embeddings), create=False)
+    open_s = time.perf_counter() - started
+    assistant = Assistant(index)
+    retrieve_ms, answer_ms = warm_latencies(assistant, real, questions)
+    size = sum(p.stat().st_size for p in (work / "index").iterdir() if p.is_file())
+    index.close()
+    return {
+        "chunks": count,
+        "files": files,
+        "ingest_s": wall,
+        "ingest_cpu_s": cpu,
+        "ingest_ms_per_chunk": wall / max(1, count) * 1000,
+        "first_tenth_ms_per_chunk": first_ms,
+        "last_tenth_ms_per_chunk": last_ms,
+        "add_small_doc_s": add_one_s,
+        "add_small_doc_chunks": added,
+        "list_documents_ms": list_ms,
+        "documents": listed,
+        "open_s": open_s,
+        "retrieve_p50_ms": percentile(retrieve_ms, 50),
+        "retrieve_p95_ms": percentile(retrieve_ms, 95),
+        "answer_p50_ms": percentile(answer_ms, 50),
+        "answer_p95_ms": percentile(answer_ms, 95),
+        "index_disk_mb": size / 1e6,
+        "index_type": manifest.get("index_type", ""),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_store_process(
+    chunks: int, *, corpus: Path, bank_path: Path, questions: int, timeout: float | None = None
+) -> dict[str, Any]:
+    """:func:`store_scale` in a fresh Python process (its peak memory is its own)."""
+    command = [
+        sys.executable, "-m", "kotae.eval.bench_scale", "store",
+        "--chunks", str(chunks), "--corpus", str(corpus), "--bank", str(bank_path), "--questions", str(questions),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"the store benchmark at {chunks} chunks failed: {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def warm_latencies(assistant: Any, real: Any, questions: Sequence[str]) -> tuple[list[float], list[float]]:
+    """Milliseconds of retrieval alone and of a full answer, per question, in a warm process.
+
+    Every question is new to the process when it is answered (the answer path
+    embeds it once, as the application does).  Retrieval is timed afterwards,
+    as the uncached query embedding by the model plus the retriever's own
+    work (whose query-embedding lookup then hits the cache), so that the two
+    passes do not feed each other.
+    """
+    assistant.fork().ask("ウォームアップの質問です")  # first-call costs are not latency
+    answer_ms: list[float] = []
+    for question in questions:
+        started = time.perf_counter()
+        assistant.fork().ask(question)
+        answer_ms.append((time.perf_counter() - started) * 1000)
+    retrieve_ms: list[float] = []
+    for question in questions:
+        started = time.perf_counter()
+        real.embed_query(question)
+        assistant.retrieve(question)
+        retrieve_ms.append((time.perf_counter() - started) * 1000)
+    return retrieve_ms, answer_ms
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def write_chart(path: Path, faiss_rows: Sequence[dict[str, Any]], store_rows: Sequence[dict[str, Any]]) -> Path:
+    """A PNG of search latency, memory and ingest time per chunk against corpus size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 3 if store_rows else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), constrained_layout=True)
+    for kind, style in (("exact", "o-"), ("ivf", "s--")):
+        rows = [r for r in faiss_rows if r["index"] == kind]
+        if not rows:
+            continue
+        sizes = [r["chunks"] for r in rows]
+        label = "exact (IndexFlatIP)" if kind == "exact" else "IVF (IndexIVFFlat)"
+        axes[0].plot(sizes, [r["search_p50_ms"] for r in rows], style, label=f"{label} p50")
+        axes[1].plot(sizes, [r["disk_mb"] for r in rows], style, label=label)
+    axes[0].set(xscale="log", yscale="log", xlabel="chunks", ylabel="ms per query", title="FAISS search latency")
+    axes[1].set(xscale="log", yscale="log", xlabel="chunks", ylabel="MB", title="Vector index size")
+    if store_rows:
+        sizes = [r["chunks"] for r in store_rows]
+        axes[2].plot(sizes, [r["ingest_ms_per_chunk"] for r in store_rows], "o-", label="whole ingest")
+        axes[2].plot(sizes, [r["last_tenth_ms_per_chunk"] for r in store_rows], "s--", label="last tenth")
+        axes[2].plot(sizes, [r["retrieve_p50_ms"] for r in store_rows], "^:", label="retrieval p50 (ms)")
+        axes[2].set(xscale="log", xlabel="chunks", ylabel="ms", title="Store: ingest per chunk, retrieval")
+        axes[2].set_ylim(bottom=0)
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- worker entry point
+
+
+def _worker(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kotae.eval.bench_scale")
+    sub = parser.add_subparsers(dest="what", required=True)
+    store = sub.add_parser("store", help="ingest and query a synthetic corpus; print JSON")
+    store.add_argument("--chunks", type=int, required=True)
+    store.add_argument("--corpus", type=Path, required=True)
+    store.add_argument("--bank", type=Path, required=True)
+    store.add_argument("--questions", type=int, default=30)
+    args = parser.parse_args(argv)
+
+    from kotae.app.settings import get_settings
+    from kotae.eval.dataset import default_set_path, load_questions
+    from kotae.index import load_embeddings
+
+    settings = get_settings()
+    real = load_embeddings(settings.model, cache_dir=settings.model_cache)
+    questions = [q.question for q in load_questions(default_set_path())][: args.questions]
+    bank = np.load(args.bank, allow_pickle=False)
+    with tempfile.TemporaryDirectory(prefix="kotae-bench-store-") as tmp:
+        result = store_scale(
+            args.chunks, corpus=args.corpus, bank=bank, questions=questions, work=Path(tmp), real=real
+        )
+    print(json.dumps(result))  # noqa: T201 - the parent process reads this line
+
+
+if __name__ == "__main__":
+    _worker()
