@@ -50,7 +50,7 @@ class ScoringWeights:
     """How much each signal counts; similarity is measured in steps of ``sim_scale``."""
 
     sim_scale: float = 0.04
-    keyword: float = 1.2
+    keyword: float = 2.0
     context_keyword: float = 0.4
     rank: float = 0.4
     type_match: float = 0.8
@@ -228,6 +228,12 @@ class ExtractiveAnswerer:
         context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
         best_sim = float(sims.max())
         idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
+        passages_language = detect_language(" ".join(d.page_content[:200] for d in documents[:3]))
+        if passages_language != question.language:
+            # Across languages only names travel: G7, DFFT, IGF2023, years. Common
+            # words the documents happen to contain in English (an "Information"
+            # in a parenthesis) say nothing about whether they answer.
+            idf = {t: (v if t in _names(question.text) else None) for t, v in idf.items()}
         weights = term_weights(question, idf)
         # Keyword evidence is only as good as the share of the question the
         # index knows: an English question over Japanese text shares only a
@@ -378,6 +384,11 @@ class ExtractiveAnswerer:
                         result.append(before)
             result.append(cand)
         return result
+
+
+def _names(text: str) -> set[str]:
+    """Acronyms, names with digits and numbers in a question, lower-cased (G7, DFFT, 2023)."""
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", text) if re.search(r"\d|[A-Z].*[A-Z]", w)}
 
 
 def _defines(text: str, terms: Sequence[str]) -> bool:

@@ -73,7 +73,7 @@ _STOP_TERMS = frozenset(
     くださる ください する ある いる なる れる られる できる 言う いう もの こと ため よう それ
     これ あれ その この 何故 なぜ 具体 的 について 関する 対する 様 方 等 事 内容 挙げる 知る
     為る 居る 成る 有る 出来る 呉れる 下さる 教える 行う 幾ら 幾つ 何処 何時 何方 何れ 如何 どうして
-    ござる 思う 良い 言う 分かる 知れる 頂く 貰う 務める 開く 開かれる 述べる 書く 記す
+    上げる 挙げる ござる 思う 良い 言う 分かる 知れる 頂く 貰う 務める 開く 開かれる 述べる 書く 記す
     what when where who whom whose which why how many much is are was were be been being do does
     did the a an of in on at to for from by with about as and or it its this that these those
     there their they them he she his her me my i you your we our us please tell give list name

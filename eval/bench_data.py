@@ -34,7 +34,8 @@ from langchain_core.embeddings import Embeddings
 logger = logging.getLogger(__name__)
 
 NOISE = 0.5
-DOC_CHARS = 4000  # about ten passages per synthetic document
+DOC_CHARS = 4000
+CHUNKS_PER_DOC = 14  # what the default chunking makes of a DOC_CHARS document
 _DIGITS = re.compile(r"\d+")
 _CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -102,7 +103,7 @@ def write_documents(folder: Path, sentences: Sequence[str], chunks: int, *, seed
         The number of files written.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    files = max(1, round(chunks / (DOC_CHARS / 400)))
+    files = max(1, round(chunks / CHUNKS_PER_DOC))
     for number, text in enumerate(synthetic_documents(sentences, files, seed=seed)):
         # Spread over subfolders: one folder of 100,000 files is slow on some file systems.
         sub = folder / f"{number // 1000:03d}"

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -162,17 +163,20 @@ def test_killed_cli_ingest_never_breaks_the_index(tmp_path: Path, embeddings, on
     kills = completed = rounds = 0
     moments: list[float] = []
     began = time.monotonic()
-    child = _spawn(docs, index, rebuild=False)
+    # Two runs in flight: while one is killed and checked, the next loads its model
+    # (seconds), and the one after it is half-way there.
+    queue = deque([_spawn(docs, index, rebuild=False)])
+    time.sleep(1.5)
+    queue.append(_spawn(docs, index, rebuild=False))
     while kills < KILLS:
         rounds += 1
         assert rounds <= MAX_ROUNDS, f"only {kills} kills in {rounds} rounds"
+        child = queue.popleft()
         opened = _wait_until_open(child, home)
         if rounds == FRESH_ROUNDS + 1:  # let this run build the whole index, so later runs commit on top of it
             opened = False
             child.wait(timeout=300)
-        # The next run loads its model while this one is killed and checked (loading
-        # takes seconds), so it opens the index only after this one is gone.
-        following = _spawn(docs, index, rebuild=rounds % 6 == 0 and index.exists())
+        queue.append(_spawn(docs, index, rebuild=rounds % 6 == 0 and index.exists()))
         if opened:
             delay = rng.uniform(0.0, 1.5)
             time.sleep(delay)
@@ -187,9 +191,9 @@ def test_killed_cli_ingest_never_breaks_the_index(tmp_path: Path, embeddings, on
         _check_usable(index, embeddings, "白波市で開催された研究会の参加者は何名でしたか")
         if rounds > FRESH_ROUNDS:
             mutate()
-        child = following
-    child.kill()  # the run started for a next round, still loading its model
-    child.wait(timeout=60)
+    for child in queue:  # runs started for later rounds, still loading their model (or just begun)
+        child.kill()
+        child.wait(timeout=60)
 
     # A run to the end completes the ingest: every file once, each at its current content.
     final = subprocess.run(
