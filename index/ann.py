@@ -43,9 +43,15 @@ def new_exact(dimension: int) -> faiss.Index:
 
 
 def lists_for(count: int) -> int:
-    """Number of IVF clusters for ``count`` vectors: a power of two near ``2 * sqrt(count)``."""
-    target = max(_MIN_LISTS, 2.0 * math.sqrt(max(count, 1)))
-    return int(min(_MAX_LISTS, 2 ** round(math.log2(target))))
+    """Number of IVF clusters for ``count`` vectors: a power of two near ``2 * sqrt(count)``.
+
+    Never more than ``count / 64``, so that every cluster is trained on enough points.
+    """
+    target = min(max(_MIN_LISTS, 2.0 * math.sqrt(max(count, 1))), _MAX_LISTS)
+    lists = 2 ** round(math.log2(target))
+    while lists > 1 and lists * _TRAIN_PER_LIST > count:
+        lists //= 2
+    return int(lists)
 
 
 def probes_for(lists: int) -> int:

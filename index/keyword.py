@@ -35,7 +35,9 @@ _DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"
 _MAX_PIECE_CHARS = 12000
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Lone surrogates cannot be encoded for Sudachi, and Sudachi does not read every Unicode
+# space as a space (U+2028 sticks to the word before it): both become plain spaces.
+_ODD_CHARS = re.compile(r"[\ud800-\udfff]|[^\S \n\t\r]")
 
 # Function words only: content words, even frequent ones, are left to IDF.
 _EN_STOPWORDS = frozenset(
@@ -108,8 +110,7 @@ def tokenize_for_search(text: str) -> list[str]:
     # Brackets become spaces: Sudachi reads "会合(ドイツ)" as one word whose
     # normalized form is just 会合, and the annotation would be lost.
     text = _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text))
-    # Lone surrogates (not text, but a Python str may hold them) cannot be encoded for Sudachi.
-    text = _SURROGATE.sub(" ", text)
+    text = _ODD_CHARS.sub(" ", text)
     if not text.strip():
         return []
     tokenizer = _tokenizer()

@@ -116,7 +116,7 @@ def test_instructions_in_a_question_are_only_a_question(question: str, assistant
 
 def test_the_api_takes_a_hostile_question_as_a_question(ui: SimpleNamespace) -> None:
     # Raw JSON, as any client could send it: a lone surrogate escape and markup.
-    body = '{"data": ["DFFT\\ud800\\u202eとは何ですか<img src=x onerror=alert(1)>"]}'
+    body = '{"data": ["DFFT\\ud800\\u202eとは何ですか<img src=x onerror=alert(1)>", 5, "hybrid"]}'
     with httpx.Client(timeout=120) as http:
         started = http.post(ui.url + "/gradio_api/call/ask", content=body,
                             headers={"content-type": "application/json"})
@@ -218,7 +218,8 @@ def test_uploads_keep_to_their_folder_type_and_size(ui: SimpleNamespace, tmp_pat
     assert all(name == safe_filename(name) and "/" not in name and "\\" not in name for name in kept), kept
     assert all(not name.startswith(".") for name in kept), kept  # no half-written copies left
     assert len(kept) == 7, kept  # the eight strange names minus "...", which has no supported suffix
-    assert sorted(p.name for p in ui.home.iterdir()) == outside_before  # nothing written beside the folders
+    # Nothing written beside the two folders.
+    assert {p.name for p in ui.home.iterdir()} <= {*outside_before, "uploads"}
     assert not Path("/etc/passwd.txt").exists() and not Path("/windows").exists()
     sources = {d.source for d in ui.assistant.index.documents()}
     assert set(kept) <= sources
