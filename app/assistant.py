@@ -53,7 +53,7 @@ def prepare_question(question: str, *, limit: int) -> tuple[str, str | None]:
     if not cleaned:
         raise InputError("the question is empty: type a question about your documents")
     if len(cleaned) > limit:
-        return cleaned[:limit], message("trimmed", detect_language(cleaned), limit=limit)
+        return cleaned[:limit].rstrip(), message("trimmed", detect_language(cleaned), limit=limit)
     return cleaned, None
 
 

@@ -91,6 +91,17 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class _Terms:
+    """A question's key terms as weighed for ranking and for abstention."""
+
+    weights: dict[str, float]  # evidence that the documents answer (abstention)
+    idf: dict[str, "float | None"]
+    ranking_weights: dict[str, float]  # also bridged translations, for ranking only
+    known_share: float  # share of the question's terms the index knows
+    cross_lingual: bool
+
+
+@dataclass(frozen=True)
 class Selection:
     """The sentences chosen to answer, or the reason there are none."""
 
@@ -229,32 +240,8 @@ class ExtractiveAnswerer:
         context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
         best_sim = float(sims.max())
         cand_tokens = [set(self.tokenize(c.text)) for c in candidates]
-        passages_language = detect_language(" ".join(d.page_content[:200] for d in documents[:3]))
-        cross_lingual_terms = passages_language != question.language
-        if cross_lingual_terms:
-            # Across languages only names travel as they are (G7, DFFT, IGF2023,
-            # years); other words are carried over by the embedding model
-            # (transport → 交通) or left out. An "Information" that the documents
-            # happen to contain in a parenthesis says nothing about the answer.
-            names = _names(question.text)
-            vocabulary = set().union(*cand_tokens) if cand_tokens else set()
-            bridged = self._bridge([t for t in question.terms if t not in names], vocabulary)
-            # Bridged words guide the ranking only: a translation guess is
-            # not evidence enough to decide that the documents answer.
-            ranking_question = replace(question, terms=tuple(dict.fromkeys(bridged.get(t, t) for t in question.terms)))
-            ranking_idf = self.idf(ranking_question.terms) if self.idf else dict.fromkeys(ranking_question.terms, 1.0)
-            ranking_idf = {t: (v if t in names or t in bridged.values() else None) for t, v in ranking_idf.items()}
-            idf = {t: v for t, v in ranking_idf.items() if t in names}
-            ranking_weights = term_weights(ranking_question, ranking_idf)
-            weights = term_weights(question, {t: idf.get(t) for t in question.terms})
-        else:
-            idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
-            ranking_weights = weights = term_weights(question, idf)
-            ranking_idf = idf
-        # Keyword evidence is only as good as the share of the question the
-        # index knows: an English question over Japanese text shares only a
-        # "G7" with it, which must not outweigh what the embedding says.
-        known_share = sum(1 for v in ranking_idf.values() if v is not None) / max(len(question.terms), 1)
+        terms = self._terms(question, cand_tokens, documents)
+        weights, idf, ranking_weights, known_share = terms.weights, terms.idf, terms.ranking_weights, terms.known_share
         rare = self._rarest_terms(question, weights, idf)
         for cand, sim, raw, tokens in zip(candidates, sims, raw_sims, cand_tokens):
             cand.names_rare_term = not rare or bool(rare & tokens)
@@ -284,8 +271,9 @@ class ExtractiveAnswerer:
             logger.debug("abstaining: %s", reason)
             return Selection([], True, reason)
 
+        tokens_of = {id(c): t for c, t in zip(candidates, cand_tokens)}
         chosen = [best]
-        covered = set(self.tokenize(best.text))
+        covered = set(tokens_of[id(best)])
         limit = 3 if question.wants_list else 2
         for cand in ranked[1:]:
             if len(chosen) >= limit or cand.score < best.score - w.extra_margin:
@@ -297,13 +285,13 @@ class ExtractiveAnswerer:
             # A further sentence must add what the question asks and the
             # answer so far lacks (the second half of a two-part question,
             # more items of a list); a near-tie alone is not enough.
-            tokens = set(self.tokenize(cand.text))
+            tokens = tokens_of[id(cand)]
             gain = _overlap({t: v for t, v in weights.items() if t not in covered}, tokens) if weights else 0.0
             gain *= sum(v for t, v in weights.items() if t not in covered) / max(sum(weights.values()), 1e-9)
             close = cand.score >= best.score - w.tie_margin
             # With little keyword evidence (a question in another language than
             # the documents) the ranking is less sure: offer a close runner-up.
-            unsure = cross_lingual_terms
+            unsure = terms.cross_lingual
             if gain >= w.min_gain or (close and (question.wants_list or unsure)):
                 chosen.append(cand)
                 covered |= tokens
@@ -374,6 +362,39 @@ class ExtractiveAnswerer:
         if not best.names_rare_term:
             return "the best sentence names none of the question's rarest key terms"
         return ""
+
+    def _terms(self, question: QuestionAnalysis, cand_tokens: list[set[str]], documents: Sequence[Document]) -> "_Terms":
+        """Weigh the question's key terms for ranking and for abstention."""
+        idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
+        passages_language = detect_language(" ".join(d.page_content[:200] for d in documents[:3]))
+        if passages_language == question.language:
+            weights = term_weights(question, idf)
+            known_share = sum(1 for v in idf.values() if v is not None) / max(len(question.terms), 1)
+            return _Terms(weights, idf, weights, known_share, cross_lingual=False)
+        # Across languages only names travel as they are (G7, DFFT, IGF2023,
+        # years); other words are carried over by the embedding model
+        # (transport → 交通) or left out. An "Information" that the documents
+        # happen to contain in a parenthesis says nothing about the answer.
+        names = _names(question.text)
+        vocabulary = set().union(*cand_tokens) if cand_tokens else set()
+        bridged = self._bridge([t for t in question.terms if t not in names], vocabulary)
+        # Bridged words guide the ranking only: a translation guess is not
+        # evidence enough to decide that the documents answer.
+        ranking_question = replace(question, terms=tuple(dict.fromkeys(bridged.get(t, t) for t in question.terms)))
+        ranking_idf = self.idf(ranking_question.terms) if self.idf else dict.fromkeys(ranking_question.terms, 1.0)
+        ranking_idf = {t: (v if t in names or t in bridged.values() else None) for t, v in ranking_idf.items()}
+        names_idf = {t: v for t, v in ranking_idf.items() if t in names}
+        # Keyword evidence is only as good as the share of the question the
+        # index knows: an English question over Japanese text shares only a
+        # "G7" with it, which must not outweigh what the embedding says.
+        known_share = sum(1 for v in ranking_idf.values() if v is not None) / max(len(question.terms), 1)
+        return _Terms(
+            weights=term_weights(question, {t: names_idf.get(t) for t in question.terms}),
+            idf=names_idf,
+            ranking_weights=term_weights(ranking_question, ranking_idf),
+            known_share=known_share,
+            cross_lingual=True,
+        )
 
     def _bridge(self, words: Sequence[str], vocabulary: set[str]) -> dict[str, str]:
         """Map question words to the passages' own words by embedding (transport → 交通).

