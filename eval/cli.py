@@ -167,7 +167,9 @@ def bench_command(
 
     if faiss_only and not scale:
         raise click.UsageError("--faiss-only needs --scale")
-    say = (lambda text: None) if as_json else (lambda text: click.echo(text, err=True))
+    def say(text: str) -> None:  # progress on stderr, so that --json output stays one object
+        click.echo(text, err=True)
+
     try:
         folder = corpus or get_settings().corpus
         if folder is None:

@@ -42,7 +42,7 @@ def test_bench_json_with_faiss_scale(tmp_path: Path) -> None:
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # progress goes to stderr
 
     assert CORPUS_KEYS <= report.keys()
     assert report["chunks"] > 0 and report["questions"] == 3
