@@ -531,17 +531,14 @@ def test_property_cleanup_and_chunking_never_fail(raw: str, target: int) -> None
         assert all(inside[i] or ch.isspace() for i, ch in enumerate(text))
 
 
-def test_ingest_is_linear_time() -> None:
-    import time
-
+def test_a_large_document_is_chunked_whole() -> None:
+    # Speed is measured by `kotae bench`; here only that 1 MB comes out whole.
     paragraph = DOC_004.read_text(encoding="utf-8")
     big = paragraph * 100  # about 1 MB
-    began = time.perf_counter()
     text = clean_text(big)
     chunks = chunk_document(_doc(text))
-    elapsed = time.perf_counter() - began
     assert len(chunks) > 1000
-    assert elapsed < 10, f"cleaning and chunking 1 MB took {elapsed:.1f}s"
+    assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
 
 
 def test_page_span_type_is_reexported() -> None:
