@@ -11,9 +11,12 @@ Two measurements, on synthetic corpora (:mod:`kotae.eval.bench_data`):
   process (``python -m kotae.eval.bench_scale store ...``) so that its peak
   memory is its own.  Embedding is replaced by bank vectors plus noise during
   ingest, which isolates the index's own work; queries and answers then use
-  the real model.  Ingest time per chunk is reported for the whole run and
-  for its first and last tenth: if any step grew faster than linearly with
-  the corpus, the last tenth would cost more per chunk than the first.
+  the real model, and a new ``kotae ask`` process times the cold start on the
+  built index.  Ingest time per chunk is reported for the whole run and for
+  its two halves: if any step grew faster than linearly with the corpus, time
+  per chunk would rise with the size, and the second half would cost more per
+  chunk than the first.  Retrieval is reported with and without the query
+  embedding ("index part": dense and BM25 search, fusion, passage lookup).
 """
 
 from __future__ import annotations
@@ -80,14 +83,16 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes on macOS, KiB on Linux
 
 
-def run_watched(command: Sequence[str], *, timeout: float | None = None) -> tuple[float, float, int, str, str]:
+def run_watched(
+    command: Sequence[str], *, timeout: float | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float, int, str, str]:
     """Run a command; return its wall seconds, peak RSS (MB), exit status, stdout and stderr.
 
     The peak is the child's ``VmHWM``, sampled until it exits (NaN where /proc is missing).
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=out, stderr=err)
+        process = subprocess.Popen(list(command), stdout=out, stderr=err, env=env)
         peak = float("nan")
         while True:
             sample = peak_rss_mb(process.pid)
@@ -276,9 +281,11 @@ def store_scale(
     cached = BenchEmbeddings(embeddings)
     index = DocumentIndex.open(work / "index", embeddings=cached, create=False)
     open_s = time.perf_counter() - started
-    retrieve_ms, answer_ms = warm_latencies(Assistant(index), cached, questions)
+    search_ms: list[float] = []
+    retrieve_ms, answer_ms = warm_latencies(Assistant(index), cached, questions, search=search_ms)
     size = sum(p.stat().st_size for p in (work / "index").iterdir() if p.is_file())
     index.close()
+    cold_s, cold_peak = cold_start(work / "index", questions[0])
     return {
         "chunks": count,
         "files": files,
@@ -295,8 +302,12 @@ def store_scale(
         "open_s": open_s,
         "retrieve_p50_ms": percentile(retrieve_ms, 50),
         "retrieve_p95_ms": percentile(retrieve_ms, 95),
+        "search_p50_ms": percentile(search_ms, 50),
+        "search_p95_ms": percentile(search_ms, 95),
         "answer_p50_ms": percentile(answer_ms, 50),
         "answer_p95_ms": percentile(answer_ms, 95),
+        "cold_start_s": cold_s,
+        "cold_start_peak_rss_mb": cold_peak,
         "index_disk_mb": size / 1e6,
         "index_type": manifest.get("index_type", ""),
         "peak_rss_mb": peak_rss_mb(),
@@ -335,8 +346,18 @@ class BenchEmbeddings(CachedEmbeddings):
         return super().embed_query(text)
 
 
+def cold_start(folder: Path, question: str, *, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Seconds from starting ``kotae ask`` in a new process to its exit with an answer, and its peak RSS."""
+    command = [sys.executable, "-m", "kotae.app.cli", "ask", question, "--index", str(folder), "--json"]
+    seconds, peak, status, _, stderr = run_watched(command, timeout=600, env=env)
+    if status != 0:
+        tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"`kotae ask` failed in the cold-start run (exit {status}): {tail}")
+    return seconds, peak
+
+
 def warm_latencies(
-    assistant: Any, embeddings: BenchEmbeddings, questions: Sequence[str]
+    assistant: Any, embeddings: BenchEmbeddings, questions: Sequence[str], *, search: list[float] | None = None
 ) -> tuple[list[float], list[float]]:
     """Milliseconds of retrieval alone and of a full answer, per question, in a warm process.
 
@@ -348,6 +369,8 @@ def warm_latencies(
         assistant: An Assistant over an index opened with ``embeddings``.
         embeddings: The index's embeddings.
         questions: The questions, each asked once per pass.
+        search: When given, filled with the milliseconds of retrieval without the
+            query embedding (a last pass, whose embeddings come from the cache).
 
     Returns:
         ``(retrieval ms, answer ms)``, one value per question each.
@@ -372,6 +395,12 @@ def warm_latencies(
         started = time.perf_counter()
         assistant.fork().ask(question)
         answer_ms.append((time.perf_counter() - started) * 1000)
+    if search is not None:
+        for question in questions:
+            cleaned, _ = prepare_question(question, limit=settings.max_question_chars)
+            started = time.perf_counter()
+            retriever.invoke(cleaned)
+            search.append((time.perf_counter() - started) * 1000)
     return retrieve_ms, answer_ms
 
 
@@ -379,14 +408,14 @@ def warm_latencies(
 
 
 def write_chart(path: Path, faiss_rows: Sequence[dict[str, Any]], store_rows: Sequence[dict[str, Any]]) -> Path:
-    """A PNG of search latency, memory and ingest time per chunk against corpus size."""
+    """A PNG of search latency, memory, ingest time per chunk and retrieval latency against corpus size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = 3 if store_rows else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), constrained_layout=True)
+    panels = 4 if store_rows else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4), constrained_layout=True)
     for kind, style in (("exact", "o-"), ("ivf", "s--")):
         rows = [r for r in faiss_rows if r["index"] == kind]
         if not rows:
@@ -394,19 +423,25 @@ def write_chart(path: Path, faiss_rows: Sequence[dict[str, Any]], store_rows: Se
         sizes = [r["chunks"] for r in rows]
         label = "exact (IndexFlatIP)" if kind == "exact" else "IVF (IndexIVFFlat)"
         axes[0].plot(sizes, [r["search_p50_ms"] for r in rows], style, label=f"{label} p50")
-        axes[1].plot(sizes, [r["disk_mb"] for r in rows], style, label=label)
-    axes[0].set(xscale="log", yscale="log", xlabel="chunks", ylabel="ms per query", title="FAISS search latency")
-    axes[1].set(xscale="log", yscale="log", xlabel="chunks", ylabel="MB", title="Vector index size")
+        axes[1].plot(sizes, [r["disk_mb"] for r in rows], style, label=f"{label} index")
+    axes[0].axvline(ann.EXACT_LIMIT, color="grey", linestyle=":", label="store switches to IVF")
+    axes[0].set(xscale="log", yscale="log", xlabel="chunks", ylabel="ms per query", title="FAISS search, one query")
+    axes[1].set(xscale="log", yscale="log", xlabel="chunks", ylabel="MB", title="Memory")
     if store_rows:
         sizes = [r["chunks"] for r in store_rows]
+        axes[1].plot(sizes, [r["peak_rss_mb"] for r in store_rows], "^-", label="store: peak RSS, ingest + ask")
+        axes[1].plot(sizes, [r["cold_start_peak_rss_mb"] for r in store_rows], "v-", label="store: peak RSS, kotae ask")
         axes[2].plot(sizes, [r["ingest_ms_per_chunk"] for r in store_rows], "o-", label="whole ingest")
         axes[2].plot(sizes, [r["second_half_ms_per_chunk"] for r in store_rows], "s--", label="second half of ingest")
-        axes[2].plot(sizes, [r["retrieve_p50_ms"] for r in store_rows], "^:", label="retrieval p50 (ms)")
-        axes[2].set(xscale="log", xlabel="chunks", ylabel="ms", title="Store: ingest per chunk, retrieval")
-        axes[2].set_ylim(bottom=0)
+        axes[2].set(xscale="log", xlabel="chunks in the index", ylabel="ms per chunk", title="Store: ingest time per chunk")
+        axes[2].set_ylim(bottom=0, top=max(r["ingest_ms_per_chunk"] for r in store_rows) * 1.6)
+        axes[3].plot(sizes, [r["retrieve_p50_ms"] for r in store_rows], "o-", label="retrieval p50 (with query embedding)")
+        axes[3].plot(sizes, [r["search_p50_ms"] for r in store_rows], "s--", label="index part p50 (search, fusion, lookup)")
+        axes[3].set(xscale="log", xlabel="chunks in the index", ylabel="ms", title="Store: retrieval latency")
+        axes[3].set_ylim(bottom=0)
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -190,9 +190,12 @@ def fit(index: faiss.Index, *, limit: int = EXACT_LIMIT) -> faiss.Index:
     if is_exact(index):
         if count <= limit:
             return index
-        ids, vectors = contents(index)
         logger.info("%d vectors: switching from exact search to IVF (%d lists)", count, lists_for(count))
-        return build_ivf(vectors, ids)
+        # Built from a view of the exact index's own storage: a copy would add
+        # the size of all vectors to the peak memory of this one-time switch.
+        flat = faiss.downcast_index(index.index)
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), count * index.d).reshape(count, index.d)
+        return build_ivf(vectors, stored_ids(index))
     if count < limit // 2:
         ids, vectors = contents(index)
         exact = new_exact(index.d)
