@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from langchain_core.documents import Document
@@ -27,6 +27,7 @@ from langchain_core.documents import Document
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis, has_answer_type
+from kotae.index import glossary, keyword
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class ScoringWeights:
     rare_missing: float = 1.0
     bridge_min_similarity: float = 0.86
     definition: float = 1.0
+    translated_keyword: float = 2.0
     max_quote_chars: int = 130
     extra_margin: float = 1.5
     tie_margin: float = 0.6
@@ -99,6 +101,7 @@ class _Terms:
     ranking_weights: dict[str, float]  # also bridged translations, for ranking only
     known_share: float  # share of the question's terms the index knows
     cross_lingual: bool
+    translations: dict[str, set[str]] = field(default_factory=dict)  # English word -> passage words
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ class ExtractiveAnswerer:
             return Selection([candidates[0]], False)
 
         w = self.weights
-        vectors = np.asarray(self.embeddings.embed_sentences([c.text for c in candidates]), dtype=np.float32)
+        vectors = self.embeddings.embed_sentences([c.text for c in candidates])
         raw_sims = vectors @ np.asarray(query_vector, dtype=np.float32)
         # Hubness correction (as CSLS does for cross-lingual retrieval): some
         # sentences sit near the centre of the embedding space and come out
@@ -237,11 +240,16 @@ class ExtractiveAnswerer:
         centre = vectors.mean(axis=0)
         hubness = vectors @ centre
         sims = raw_sims - w.hubness * (hubness - hubness.mean())
-        context_tokens = [set(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents]
+        context_tokens = [
+            _with_name_parts(self.tokenize(d.page_content + " " + str(d.metadata.get("section", "")))) for d in documents
+        ]
         best_sim = float(sims.max())
-        cand_tokens = [set(self.tokenize(c.text)) for c in candidates]
+        cand_tokens = [_with_name_parts(self.tokenize(c.text)) for c in candidates]
         terms = self._terms(question, cand_tokens, documents)
         weights, idf, ranking_weights, known_share = terms.weights, terms.idf, terms.ranking_weights, terms.known_share
+        for tokens in (*cand_tokens, *context_tokens):
+            tokens |= {word for word, forms in terms.translations.items() if forms & tokens}
+        keyword_weight = w.keyword * (w.translated_keyword if terms.translations else 1.0)
         rare = self._rarest_terms(question, weights, idf)
         for cand, sim, raw, tokens in zip(candidates, sims, raw_sims, cand_tokens):
             cand.names_rare_term = not rare or bool(rare & tokens)
@@ -253,7 +261,7 @@ class ExtractiveAnswerer:
             cand.heading = is_heading(cand.text)
             cand.score = (
                 (float(sim) - best_sim) / w.sim_scale
-                + w.keyword * known_share * cand.keyword
+                + keyword_weight * known_share * cand.keyword
                 + w.context_keyword * known_share * ranking_context
                 + w.rank / (1 + cand.doc_index)
                 + (w.type_match if question.expected and cand.type_match else 0.0)
@@ -377,13 +385,22 @@ class ExtractiveAnswerer:
         # happen to contain in a parenthesis says nothing about the answer.
         names = _names(question.text)
         vocabulary = set().union(*cand_tokens) if cand_tokens else set()
-        bridged = self._bridge([t for t in question.terms if t not in names], vocabulary)
-        # Bridged words guide the ranking only: a translation guess is not
-        # evidence enough to decide that the documents answer.
-        ranking_question = replace(question, terms=tuple(dict.fromkeys(bridged.get(t, t) for t in question.terms)))
-        ranking_idf = self.idf(ranking_question.terms) if self.idf else dict.fromkeys(ranking_question.terms, 1.0)
-        ranking_idf = {t: (v if t in names or t in bridged.values() else None) for t, v in ranking_idf.items()}
-        names_idf = {t: v for t, v in ranking_idf.items() if t in names}
+        translations = self._translate(question, names, vocabulary, documents)
+        bridged = self._bridge([t for t in question.terms if t not in names and t not in translations], vocabulary)
+        translations.update((word, {term}) for word, term in bridged.items())
+        # Translations guide the ranking only: a dictionary or embedding guess
+        # is not evidence enough to decide that the documents answer. A word
+        # counts where any of its translations occurs, as rare as the rarest.
+        forms = sorted(set().union(*translations.values())) if translations else []
+        forms_idf = self.idf(forms) if self.idf and forms else dict.fromkeys(forms, 1.0)
+        names_idf = self.idf(sorted(names & set(question.terms))) if self.idf else dict.fromkeys(names, 1.0)
+        ranking_idf: dict[str, float | None] = {}
+        for term in question.terms:
+            if term in translations:
+                ranking_idf[term] = max((forms_idf.get(f) or 0.0 for f in translations[term]), default=0.0) or None
+            else:
+                ranking_idf[term] = names_idf.get(term)
+        names_idf = {t: v for t, v in names_idf.items() if t in names}
         # Keyword evidence is only as good as the share of the question the
         # index knows: an English question over Japanese text shares only a
         # "G7" with it, which must not outweigh what the embedding says.
@@ -391,10 +408,35 @@ class ExtractiveAnswerer:
         return _Terms(
             weights=term_weights(question, {t: names_idf.get(t) for t in question.terms}),
             idf=names_idf,
-            ranking_weights=term_weights(ranking_question, ranking_idf),
+            ranking_weights=term_weights(question, ranking_idf),
             known_share=known_share,
             cross_lingual=True,
+            translations=translations,
         )
+
+    def _translate(
+        self, question: QuestionAnalysis, names: set[str], vocabulary: set[str], documents: Sequence[Document]
+    ) -> dict[str, set[str]]:
+        """Map English question words to the passages' words by dictionary and by reading.
+
+        The glossary gives Health → 保健 and Agriculture → 農業; a romanised
+        name is matched to the passage word read that way (Sendai → 仙台).
+        Only words the passages contain are kept.
+        """
+        in_passages = lambda terms: {t: (1.0 if t in vocabulary else None) for t in terms}  # noqa: E731
+        mapping: dict[str, set[str]] = {}
+        for phrase, terms in glossary.translate(question.text, in_passages, self.tokenize).items():
+            for word in phrase.split():
+                if word in question.terms and word not in names:
+                    mapping.setdefault(word, set()).update(terms)
+        romanised = [t for t in question.terms if t.isalpha() and t.isascii() and t not in mapping and t not in names]
+        if romanised:
+            readings = keyword.term_readings("\n".join(d.page_content for d in documents))
+            readings = {t: r for t, r in readings.items() if t in vocabulary}
+            for word, term in glossary.reading_matches(romanised, readings).items():
+                mapping[word] = {term}
+        logger.debug("translated %s", mapping)
+        return mapping
 
     def _bridge(self, words: Sequence[str], vocabulary: set[str]) -> dict[str, str]:
         """Map question words to the passages' own words by embedding (transport → 交通).
@@ -407,7 +449,7 @@ class ExtractiveAnswerer:
         targets = sorted(t for t in vocabulary if len(t) >= 2 and not t.isascii())
         if not words or not targets:
             return {}
-        target_vectors = np.asarray(self.embeddings.embed_sentences(targets), dtype=np.float32)
+        target_vectors = self.embeddings.embed_sentences(targets)
         mapping: dict[str, str] = {}
         for word in words:
             sims = target_vectors @ np.asarray(self.embeddings.embed_query(word), dtype=np.float32)
@@ -442,6 +484,19 @@ class ExtractiveAnswerer:
                         result.append(before)
             result.append(cand)
         return result
+
+
+def _with_name_parts(tokens: Sequence[str]) -> set[str]:
+    """Tokens, plus the parts of names written together (IGF2023 → igf, 2023), as questions split them."""
+    out = set(tokens)
+    for token in tokens:
+        match = _JOINED_NAME.fullmatch(token)
+        if match:
+            out.update(match.groups())
+    return out
+
+
+_JOINED_NAME = re.compile(r"([a-z]{2,})(\d{2,})")
 
 
 def _names(text: str) -> set[str]:

@@ -61,7 +61,10 @@ _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
         r"ドイツ|フランス|イタリア|英国|イギリス|米国|アメリカ|カナダ|日本|中国|韓国|インド|欧州|EU|"
         r"[A-Z][a-z]+(?: City| Prefecture)"
     ),
-    "person": re.compile(r"大臣|長官|総裁|議長|首相|総理|局長|閣僚|氏|[A-Z][a-z]+ [A-Z][a-z]+"),
+    # 大臣 names a person, 大臣会合 a meeting: meeting names hold no one's name.
+    "person": re.compile(
+        r"(?:大臣|長官|総裁|議長|首相|総理|局長|閣僚)(?!会合|会議|宣言|級|声明|理事会)|氏|[A-Z][a-z]+ [A-Z][a-z]+"
+    ),
     "number": re.compile(r"\d+|[①-⑳]|[一二三四五六七八九十]+(?:つ|か国|カ国|人|件)"),
 }
 
@@ -127,6 +130,14 @@ def expected_type(question: str) -> str | None:
     return None
 
 
+def _cue_matches(question: str, kind: str | None) -> list[str]:
+    """The words of ``question`` that ask for an answer of ``kind`` (which city, どの県)."""
+    if kind is None:
+        return []
+    lowered = question.lower()
+    return [m.group(0) for cue in _TYPE_CUES[kind] for m in re.finditer(cue, lowered)]
+
+
 def has_answer_type(text: str, kind: str | None) -> bool:
     """True when ``text`` contains something of the expected kind (a date, place...)."""
     return True if kind is None else bool(_ANSWER_PATTERNS[kind].search(text))
@@ -142,16 +153,19 @@ def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAn
     Returns:
         The question's language, expected answer type and key terms.
     """
+    expected = expected_type(question)
+    # "Which city" asks for a place; the city is not the topic (it would find 都市大臣会合).
+    cue_words = set(tokenize(" ".join(_cue_matches(question, expected)))) if expected == "place" else set()
     terms = []
     for token in tokenize(question):
-        if token in _STOP_TERMS or len(token) < 2 and not token.isdigit() and token.isascii():
+        if token in _STOP_TERMS or token in cue_words or len(token) < 2 and not token.isdigit() and token.isascii():
             continue
         if token not in terms:
             terms.append(token)
     return QuestionAnalysis(
         text=question,
         language=detect_language(question),
-        expected=expected_type(question),
+        expected=expected,
         terms=tuple(terms),
         wants_list=bool(_LIST_CUES.search(question)),
         wants_definition=bool(_DEFINITION_CUES.search(question)),

@@ -20,6 +20,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from kotae.app.language import detect_language
+from kotae.index import glossary, keyword, tokenize_for_search
+
 
 class SentenceRerankRetriever(BaseRetriever):
     """Retrieves a pool of passages from an index, then re-ranks them.
@@ -47,6 +50,7 @@ class SentenceRerankRetriever(BaseRetriever):
     pool: int = 20
     mix: float = 0.5
     fusion_k: float = 10.0
+    translated_weight: float = 0.1
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         if self.mode == "bm25":
@@ -55,6 +59,7 @@ class SentenceRerankRetriever(BaseRetriever):
         if len(docs) <= 1:
             return docs[: self.k]
         query_vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        self._recall_stored(docs)
         owners: list[int] = []
         sentences: list[str] = []
         for i, doc in enumerate(docs):
@@ -66,11 +71,11 @@ class SentenceRerankRetriever(BaseRetriever):
                     owners.append(i)
         best = np.full(len(docs), -1.0, dtype=np.float32)
         if sentences:
-            sims = np.asarray(self.embeddings.embed_sentences(sentences), dtype=np.float32) @ query_vector
+            sims = self.embeddings.embed_sentences(sentences) @ query_vector
             np.maximum.at(best, np.asarray(owners), sims)
         passage = np.array([float(d.metadata.get("dense_score", b)) for d, b in zip(docs, best)], dtype=np.float32)
         best = np.where(best < 0, passage, best)
-        mixed = self.mix * passage + (1 - self.mix) * best
+        mixed = self.mix * passage + (1 - self.mix) * best + self.translated_weight * self._translated_overlap(query, docs)
         by_mix = {int(i): rank for rank, i in enumerate(np.argsort(-mixed, kind="stable"))}
         fused = [1 / (self.fusion_k + rank + 1) + 1 / (self.fusion_k + by_mix[rank] + 1) for rank in range(len(docs))]
         order = sorted(range(len(docs)), key=lambda i: -fused[i])[: self.k]
@@ -80,3 +85,40 @@ class SentenceRerankRetriever(BaseRetriever):
             meta.update(score=fused[i], sentence_score=float(best[i]), rank_retrieved=i + 1)
             result.append(Document(page_content=docs[i].page_content, metadata=meta, id=docs[i].id))
         return result
+
+    def _recall_stored(self, docs: list[Document]) -> None:
+        """Put the sentence vectors the index kept at ingest into the embedding cache.
+
+        The answerer then scores the same sentences without embedding them;
+        sentences of chunks indexed without stored vectors are embedded as before.
+        """
+        stored = self.index.sentence_vectors([d.id for d in docs if d.id])
+        for doc in docs:
+            rows = stored.get(doc.id or "")
+            if rows:
+                text = doc.page_content
+                self.embeddings.remember([text[s:e] for s, e, _ in rows], [v for _, _, v in rows])
+
+    def _translated_overlap(self, query: str, docs: list[Document]) -> np.ndarray:
+        """For an English question over Japanese passages: the share of its translated words each passage has.
+
+        Within one language BM25 already weighs shared words, so this is zero there.
+        Each English word counts by the rarity (idf) of its rarest translation.
+        """
+        overlap = np.zeros(len(docs), dtype=np.float32)
+        if detect_language(query) != "en" or detect_language(" ".join(d.page_content[:200] for d in docs[:3])) != "ja":
+            return overlap
+        groups = [set(terms) for terms in glossary.translate(query, self.index.keyword_idf, tokenize_for_search).values()]
+        names = [w for w in tokenize_for_search(query) if w.isalpha() and len(w) >= 4]
+        readings = keyword.term_readings("\n".join(d.page_content for d in docs))
+        groups += [{term} for term in glossary.reading_matches(names, readings).values()]
+        if not groups:
+            return overlap
+        idf = self.index.keyword_idf(sorted(set().union(*groups)))
+        weights = np.array([max(idf.get(t) or 0.0 for t in group) for group in groups], dtype=np.float32)
+        if weights.sum() <= 0:
+            return overlap
+        for i, doc in enumerate(docs):
+            tokens = set(tokenize_for_search(doc.page_content))
+            overlap[i] = sum(w for w, group in zip(weights, groups) if group & tokens) / weights.sum()
+        return overlap

@@ -143,6 +143,31 @@ def tokenize_for_search(text: str) -> list[str]:
     return terms
 
 
+
+def term_readings(text: str) -> dict[str, str]:
+    """Each Japanese search term of ``text`` with its reading in romaji (仙台 → sendai).
+
+    Lets a romanised name in an English question find the document's word
+    (see :mod:`kotae.index.glossary`).
+    """
+    from kotae.index.glossary import romanize
+
+    text = _ODD_CHARS.sub(" ", _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text)))
+    if not text.strip():
+        return {}
+    tokenizer = _tokenizer()
+    mode_a = _local.mode_a
+    out: dict[str, str] = {}
+    for piece in _pieces(text):
+        for morpheme in tokenizer.tokenize(piece):
+            if morpheme.surface().isascii() or morpheme.part_of_speech()[0] in _DROP_POS:
+                continue
+            for unit in (morpheme, *morpheme.split(mode_a)):
+                reading = romanize(unit.reading_form())
+                if reading:
+                    out.setdefault(unit.normalized_form(), reading)
+    return out
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bm25_docs(
     rowid INTEGER PRIMARY KEY,

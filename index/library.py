@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from kotae.index import keyword
+from kotae.index import keyword, sentences
 from kotae.index.manifest import (
     MANIFEST_NAME,
     build_manifest,
@@ -34,7 +34,7 @@ from kotae.index.manifest import (
 )
 from kotae.index.retriever import MODES, HybridRetriever
 from kotae.index.store import DB_NAME, FaissVectorStore, damaged, execute_script
-from kotae.ingest import SUPPORTED_SUFFIXES, chunk_document, load_document
+from kotae.ingest import SUPPORTED_SUFFIXES, chunk_document, load_document, split_sentences
 from kotae.ingest.errors import DocumentError, IndexStateError, InputError
 from kotae.ingest.types import Chunk, ChunkSettings
 
@@ -118,6 +118,8 @@ class _Prepared:
     chunks: list[Chunk]
     vectors: np.ndarray
     replaces: _Entry | None
+    sentence_spans: list[list[tuple[int, int]]] = field(default_factory=list)
+    sentence_vectors: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -261,10 +263,11 @@ class DocumentIndex:
         store = FaissVectorStore(embeddings, path=folder, dimension=dimension)
         try:
             with store.view() as view:
-                has_table = view.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'documents'")
-            if not has_table:
+                tables = {r[0] for r in view.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"documents", "sentence_vectors"} <= tables:
                 with store.batch() as batch:
                     execute_script(batch.conn, _DOCUMENTS_SCHEMA)
+                    execute_script(batch.conn, sentences.SCHEMA)
             if manifest is None:
                 # A store without a manifest is only acceptable if it is empty: a
                 # creation that was interrupted before the manifest was written.
@@ -342,6 +345,16 @@ class DocumentIndex:
         """
         with self._store.view() as view:
             return view.keyword_idf(terms)
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        """The sentence vectors stored at ingest for the given chunks.
+
+        Returns:
+            ``chunk id -> [(start, end, vector)]`` with offsets into the chunk
+            text; chunks without stored vectors are left out.
+        """
+        with self._store.view() as view:
+            return sentences.read(view.query, chunk_ids, self._store.dimension or 0)
 
     def count(self) -> int:
         """Number of chunks indexed."""
@@ -539,12 +552,29 @@ class DocumentIndex:
         if clash:
             return FileResult(source, "rejected", 0, f"chunk id {clash} is already used by another document")
         texts = [c.text for c in chunks]
+        spans = [sentences.sentence_spans(text, split_sentences) for text in texts]
+        # float32 (float16 for sentences), not lists of Python floats: pending batches hold thousands of vectors.
+        vectors = self._embed(texts, np.float32)
+        # A passage of one sentence reuses its own vector.
+        fresh = sorted({text[s:e] for text, chunk_spans in zip(texts, spans) for s, e in chunk_spans} - set(texts))
+        by_text = dict(zip(fresh, self._embed(fresh, np.float16)))
+        by_text.update((text, vector.astype(np.float16)) for text, vector in zip(texts, vectors))
+        dimension = vectors.shape[1]
+        per_chunk = [
+            np.asarray([by_text[text[s:e]] for s, e in chunk_spans], dtype=np.float16).reshape(-1, dimension)
+            for text, chunk_spans in zip(texts, spans)
+        ]
+        return _Prepared(key, source, digest, chunks, vectors, entry, spans, per_chunk)
+
+    def _embed(self, texts: Sequence[str], dtype: type) -> np.ndarray:
+        """Passage embeddings of ``texts`` in batches, as one matrix."""
+        if not texts:
+            return np.zeros((0, _dimension(self._embeddings)), dtype=dtype)
         parts = [
-            np.asarray(self._embeddings.embed_documents(texts[start : start + EMBED_BATCH]), dtype=np.float32)
+            np.asarray(self._embeddings.embed_documents(list(texts[start : start + EMBED_BATCH])), dtype=dtype)
             for start in range(0, len(texts), EMBED_BATCH)
         ]
-        # float32 arrays, not lists of Python floats: pending batches hold thousands of vectors.
-        return _Prepared(key, source, digest, chunks, np.vstack(parts), entry)
+        return np.vstack(parts)
 
     def _clashing_ids(self, chunks: Sequence[Chunk], entry: _Entry | None, pending: _Pending) -> str | None:
         """A chunk id of this file already held by another document, if any.
@@ -570,12 +600,15 @@ class DocumentIndex:
             for item in pending.files:
                 if item.replaces is not None:
                     batch.delete(item.replaces.chunk_ids)
+                    sentences.delete(batch.conn, item.replaces.chunk_ids)
                 ids = batch.add(
                     [c.text for c in item.chunks],
                     item.vectors,
                     [c.metadata() for c in item.chunks],
                     [c.id for c in item.chunks],
                 )
+                if item.sentence_spans:
+                    sentences.write(batch.conn, ids, item.sentence_spans, item.sentence_vectors)
                 batch.conn.execute(
                     "INSERT OR REPLACE INTO documents(path, source, content_hash, chunks, chunk_ids, added_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -587,6 +620,7 @@ class DocumentIndex:
         with self._store.batch() as batch:
             for entry in entries:
                 batch.delete(entry.chunk_ids)
+                sentences.delete(batch.conn, entry.chunk_ids)
                 batch.conn.execute("DELETE FROM documents WHERE path = ?", (entry.path,))
 
     def _touch_manifest(self) -> None:

@@ -349,12 +349,10 @@ def test_hugging_face_cache_is_used(e5: KotaeEmbeddings, model_cache: Path, tmp_
 @pytest.mark.parametrize("name", ["someone/not-downloaded-model", "./no/such/folder", "not a model name"])
 def test_unavailable_model_is_an_input_error(name: str, tmp_path: Path, monkeypatch) -> None:
     _no_network(monkeypatch)
-    started = time.perf_counter()
-    with pytest.raises(InputError) as info:
+    with pytest.raises(InputError) as info:  # at once: _no_network makes any connection attempt fail the test
         load_embeddings(name, cache_dir=tmp_path)
     message = str(info.value)
     assert "\n" not in message and "Fix:" in message
-    assert time.perf_counter() - started < 5  # nothing hangs
     assert not list(tmp_path.iterdir())  # nothing converted for a non-default model
 
 

@@ -1,0 +1,241 @@
+"""Carry English question words over to the words of Japanese documents.
+
+A multilingual embedding places "Where was the G7 Health Ministers' Meeting
+held?" near every sentence about G7 meetings; which row of the meetings table
+answers it depends on two words, Health (保健) and, in the answer, Nagasaki.
+Keyword evidence needs those words in the documents' language:
+
+- :func:`translate` looks English words and short phrases up in a glossary
+  derived from JMdict (``data/en_ja.tsv.gz``, built by
+  :mod:`kotae.index.glossary_build`) and keeps the Japanese words that occur
+  in the index.
+- :func:`romanize` spells a katakana reading in Hepburn romaji, so that a
+  romanised name (Sendai, Kono) can be matched against the readings of the
+  documents' words (仙台 センダイ, 河野 コウノ) by :func:`reading_matches`.
+
+Both are lookups, not guesses: a word the glossary does not know is left to
+the embedding model.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
+
+logger = logging.getLogger(__name__)
+
+GLOSSARY_FILE = "en_ja.tsv.gz"
+# Forms kept per English phrase: "meeting" has a dozen Japanese words, and a
+# question's other words should not be drowned by one word's synonyms.
+MAX_FORMS = 3
+
+_lock = threading.Lock()
+_glossary: dict[str, tuple[str, ...]] | None = None
+
+# Hyphens split words, as the search tokenizer does (co-chairs → co, chairs).
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019]*")
+# Function words: never looked up alone (they still join phrases such as "science and technology").
+_FUNCTION_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers him his how i if in into is it its just me more most my no nor not now of off
+    on once only or other our out over own same she should so some such than that the their them then
+    there these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your did held hold take took place tell give list name
+    please many much""".split()
+)
+
+
+def _load() -> dict[str, tuple[str, ...]]:
+    """The glossary, read once per process (about 0.5 s and 60 MB)."""
+    global _glossary
+    with _lock:
+        if _glossary is None:
+            table: dict[str, tuple[str, ...]] = {}
+            source = resources.files("kotae.index").joinpath("data", GLOSSARY_FILE)
+            with source.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+                for line in lines:
+                    key, *forms = line.rstrip("\n").split("\t")
+                    table[key] = tuple(forms)
+            _glossary = table
+            logger.debug("glossary: %d English keys", len(table))
+        return _glossary
+
+
+def _variants(phrase: str) -> list[str]:
+    """Lookup keys for a phrase: itself, then its last word singular (ministers → minister)."""
+    out = [phrase]
+    head, _, last = phrase.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    if last.endswith("ies") and len(last) > 4:
+        out.append(prefix + last[:-3] + "y")
+    if last.endswith("es") and len(last) > 4:
+        out.append(prefix + last[:-2])
+    if last.endswith("s") and not last.endswith("ss") and len(last) > 3:
+        out.append(prefix + last[:-1])
+    return out
+
+
+def english_phrases(text: str, *, longest: int = 3) -> list[tuple[str, tuple[int, ...]]]:
+    """Words and short phrases of an English text worth looking up.
+
+    Returns:
+        ``(phrase, positions of its words)`` pairs, longest phrases first.
+    """
+    words = [w.lower().replace("\u2019", "'").removesuffix("'s").strip("'-") for w in _WORD.findall(text)]
+    found: list[tuple[str, tuple[int, ...]]] = []
+    for size in range(longest, 0, -1):
+        for start in range(len(words) - size + 1):
+            span = words[start : start + size]
+            if span[0] in _FUNCTION_WORDS or span[-1] in _FUNCTION_WORDS or min(len(w) for w in span) < 2:
+                continue
+            if size == 1 and len(span[0]) < 3:
+                continue  # "G" of G7, "AI": names, not words to translate
+            found.append((" ".join(span), tuple(range(start, start + size))))
+    return found
+
+
+def translate(text: str, known: Callable[[Sequence[str]], dict[str, float | None]], tokenize: Callable[[str], list[str]]) -> dict[str, list[str]]:
+    """Japanese index terms for the English words and phrases of ``text``.
+
+    A phrase found in the glossary covers its words ("science and technology"
+    is looked up before "science"); each phrase keeps up to ``MAX_FORMS``
+    Japanese words, in the glossary's order (common words first), and only
+    words the index contains.
+
+    Args:
+        text: The question (or any English text).
+        known: The index's term lookup (``keyword_idf``): None for an unknown term.
+        tokenize: The index's search tokenizer, so forms become index terms.
+
+    Returns:
+        English phrase → index terms, for the phrases that found any.
+    """
+    glossary = _load()
+    covered: set[int] = set()
+    result: dict[str, list[str]] = {}
+    for phrase, positions in english_phrases(text):
+        if covered.issuperset(positions):
+            continue
+        forms = [form for key in _variants(phrase) for form in glossary.get(key, ())]
+        if not forms:
+            continue
+        tokenized = [[t for t in tokenize(form) if not t.isascii()] for form in forms]
+        tokenized = [parts for parts in tokenized if parts]
+        idf = known(sorted({t for parts in tokenized for t in parts}))
+        kept: list[str] = []
+        for parts in tokenized:
+            term = _head(parts)
+            # Several words (共同議長: 共同 + 議長) must all be in the index.
+            needed = [term] if term == parts[0] else parts
+            if term in kept or any(idf.get(t) is None for t in needed):
+                continue
+            kept.append(term)
+            if len(kept) == MAX_FORMS:
+                break
+        if kept:
+            result[phrase] = kept
+            covered.update(positions)
+    return result
+
+
+def _head(parts: Sequence[str]) -> str:
+    """The index term that stands for a Japanese form, given its search tokens.
+
+    One word comes with its parts after it (外務大臣, 外務, 大臣) and stands for
+    itself; several words (共同, 議長) are found by the last, the head of a
+    Japanese compound.
+    """
+    if len(parts) == 1 or "".join(parts[1:]) == parts[0]:
+        return parts[0]
+    return parts[-1]
+
+
+# Hepburn spellings of katakana; two-character combinations first.
+_DIGRAPHS = {
+    "キャ": "kya", "キュ": "kyu", "キョ": "kyo", "シャ": "sha", "シュ": "shu", "ショ": "sho", "シェ": "she",
+    "チャ": "cha", "チュ": "chu", "チョ": "cho", "チェ": "che", "ニャ": "nya", "ニュ": "nyu", "ニョ": "nyo",
+    "ヒャ": "hya", "ヒュ": "hyu", "ヒョ": "hyo", "ミャ": "mya", "ミュ": "myu", "ミョ": "myo", "リャ": "rya",
+    "リュ": "ryu", "リョ": "ryo", "ギャ": "gya", "ギュ": "gyu", "ギョ": "gyo", "ジャ": "ja", "ジュ": "ju",
+    "ジョ": "jo", "ジェ": "je", "ビャ": "bya", "ビュ": "byu", "ビョ": "byo", "ピャ": "pya", "ピュ": "pyu",
+    "ピョ": "pyo", "ファ": "fa", "フィ": "fi", "フェ": "fe", "フォ": "fo", "ティ": "ti", "ディ": "di",
+    "ウィ": "wi", "ウェ": "we", "ウォ": "wo", "ヂャ": "ja", "ヂュ": "ju", "ヂョ": "jo",
+}
+_MONOGRAPHS = dict(
+    zip(
+        "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヲン"
+        "ガギグゲゴザジズゼゾダヂヅデドバビブベボパピプペポヴ",
+        "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho ma mi mu me mo "
+        "ya yu yo ra ri ru re ro wa o n ga gi gu ge go za ji zu ze zo da ji zu de do ba bi bu be bo pa pi pu pe po vu".split(),
+    )
+)
+_SMALL_VOWELS = {"ァ": "a", "ィ": "i", "ゥ": "u", "ェ": "e", "ォ": "o"}
+
+
+def romanize(reading: str) -> str:
+    """Hepburn romaji of a katakana (or hiragana) reading, long vowels folded.
+
+    Long vowels are written the way names are usually romanised in English
+    text: コウノ → kono, キョウト → kyoto, トウキョウ → tokyo, ユウキ → yuki.
+    """
+    kana = "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in reading)
+    out: list[str] = []
+    i = 0
+    double = False
+    while i < len(kana):
+        pair = kana[i : i + 2]
+        if pair in _DIGRAPHS:
+            syllable, i = _DIGRAPHS[pair], i + 2
+        elif kana[i] == "ッ":
+            double, i = True, i + 1
+            continue
+        elif kana[i] == "ー":
+            i += 1
+            continue
+        elif kana[i] in _MONOGRAPHS:
+            syllable, i = _MONOGRAPHS[kana[i]], i + 1
+        elif kana[i] in _SMALL_VOWELS:
+            syllable, i = _SMALL_VOWELS[kana[i]], i + 1
+        else:
+            return ""  # not a reading (Latin letters, digits, symbols)
+        if double:
+            syllable = ("t" if syllable.startswith("ch") else syllable[0]) + syllable
+            double = False
+        out.append(syllable)
+    text = "".join(out)
+    return re.sub(r"ou|oo|uu", lambda m: m.group(0)[0], text)
+
+
+def fold_romaji(word: str) -> str:
+    """A romanised word in the same folded spelling as :func:`romanize` (Kōno, Kouno → kono)."""
+    text = word.lower()
+    text = text.translate(str.maketrans("āīūēōâîûêô", "aiueoaiueo"))
+    text = re.sub(r"n(?=[bmp])", "n", text)
+    return re.sub(r"ou|oo|uu|oh(?![aiueo])", lambda m: m.group(0)[0], text)
+
+
+def reading_matches(words: Iterable[str], readings: dict[str, str]) -> dict[str, str]:
+    """Map romanised words to the document words that are read that way.
+
+    Args:
+        words: Question words in Latin letters (Sendai, Nagasaki, Kono).
+        readings: Document term → :func:`romanize` of its reading.
+
+    Returns:
+        Word → document term, for words of at least four letters with one
+        unambiguous match.
+    """
+    by_reading: dict[str, set[str]] = {}
+    for term, reading in readings.items():
+        if len(reading) >= 4:
+            by_reading.setdefault(reading, set()).add(term)
+    out: dict[str, str] = {}
+    for word in words:
+        matches = by_reading.get(fold_romaji(word), set())
+        if len(matches) == 1:
+            out[word] = next(iter(matches))
+    return out
