@@ -26,7 +26,7 @@ from langchain_core.documents import Document
 
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.language import detect_language
-from kotae.app.question import QuestionAnalysis, has_answer_type
+from kotae.app.question import QuestionAnalysis, has_answer_type, names_date
 from kotae.index import glossary, keyword
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class ScoringWeights:
     bridge_min_similarity: float = 0.86
     definition: float = 1.0
     translated_keyword: float = 2.0
+    date_match: float = 1.0
     max_quote_chars: int = 130
     extra_margin: float = 1.5
     tie_margin: float = 0.6
@@ -258,7 +259,9 @@ class ExtractiveAnswerer:
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
             ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected)
-            cand.heading = is_heading(cand.text)
+            defines = question.wants_definition and _defines(cand.text, question.terms)
+            # A list item that spells a term out (①…データ流通(DFFT)の推進) answers "what is DFFT" though it reads like a heading.
+            cand.heading = is_heading(cand.text) and not defines
             cand.score = (
                 (float(sim) - best_sim) / w.sim_scale
                 + keyword_weight * known_share * cand.keyword
@@ -269,7 +272,8 @@ class ExtractiveAnswerer:
                 - (w.heading if cand.heading else 0.0)
                 - (w.fragment if len(cand.text) < 12 else 0.0)
                 - (w.rare_missing if not cand.names_rare_term else 0.0)
-                + (w.definition if question.wants_definition and _defines(cand.text, question.terms) else 0.0)
+                + (w.definition if defines else 0.0)
+                + (w.date_match if question.expected != "date" and names_date(cand.text, question.dates) else 0.0)
             )
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
         best = ranked[0]
@@ -431,8 +435,7 @@ class ExtractiveAnswerer:
                     mapping.setdefault(word, set()).update(terms)
         romanised = [t for t in question.terms if t.isalpha() and t.isascii() and t not in mapping and t not in names]
         if romanised:
-            readings = keyword.term_readings("\n".join(d.page_content for d in documents))
-            readings = {t: r for t, r in readings.items() if t in vocabulary}
+            readings = {t: r for d in documents for t, r in keyword.passage_readings(d.page_content).items() if t in vocabulary}
             for word, term in glossary.reading_matches(romanised, readings).items():
                 mapping[word] = {term}
         logger.debug("translated %s", mapping)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from kotae.app.language import detect_language
+from kotae.index.keyword import names_person
 
 # The expected answer type decides which sentences can answer at all: a
 # "when" question is not answered by a sentence without a date in it.
@@ -61,7 +62,8 @@ _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
         r"ドイツ|フランス|イタリア|英国|イギリス|米国|アメリカ|カナダ|日本|中国|韓国|インド|欧州|EU|"
         r"[A-Z][a-z]+(?: City| Prefecture)"
     ),
-    # 大臣 names a person, 大臣会合 a meeting: meeting names hold no one's name.
+    # A "who" may be answered by a role (担当閣僚) or a body as well as a name; names_person
+    # adds names without a title. 大臣 names a person, 大臣会合 a meeting.
     "person": re.compile(
         r"(?:大臣|長官|総裁|議長|首相|総理|局長|閣僚)(?!会合|会議|宣言|級|声明|理事会)|氏|[A-Z][a-z]+ [A-Z][a-z]+"
     ),
@@ -98,6 +100,8 @@ class QuestionAnalysis:
         terms: Key terms (search tokens that carry the topic).
         wants_list: The question asks for several items (lists, "which ... are").
         wants_definition: The question asks what something is.
+        dates: ``(month, day or None)`` the question names (12月, May 13): a
+            sentence about another month is about something else.
     """
 
     text: str
@@ -106,6 +110,7 @@ class QuestionAnalysis:
     terms: tuple[str, ...]
     wants_list: bool
     wants_definition: bool
+    dates: tuple[tuple[int, int | None], ...] = ()
 
 
 _LIST_CUES = re.compile(
@@ -130,6 +135,35 @@ def expected_type(question: str) -> str | None:
     return None
 
 
+_MONTHS = {name: i for i, name in enumerate(
+    "january february march april may june july august september october november december".split(), 1
+)}
+_JA_MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})月(?:(\d{1,2})日)?")
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])")
+# An English month needs its day: "May I ask" names no month.
+_EN_MONTH_DAY = re.compile(r"\b(" + "|".join(m.capitalize() for m in _MONTHS) + r")\s+(\d{1,2})(?:st|nd|rd|th)?\b")
+
+
+def month_days(text: str) -> tuple[tuple[int, int | None], ...]:
+    """The month-day dates of a text: 12月, 5月13日, 5/13, May 13 (day None when not given)."""
+    found: list[tuple[int, int | None]] = []
+    for match in _JA_MONTH_DAY.finditer(text):
+        found.append((int(match.group(1)), int(match.group(2)) if match.group(2) else None))
+    for match in _SLASH_DATE.finditer(text):
+        found.append((int(match.group(1)), int(match.group(2))))
+    for match in _EN_MONTH_DAY.finditer(text):
+        found.append((_MONTHS[match.group(1).lower()], int(match.group(2))))
+    return tuple(dict.fromkeys((m, d) for m, d in found if 1 <= m <= 12 and (d is None or 1 <= d <= 31)))
+
+
+def names_date(text: str, wanted: tuple[tuple[int, int | None], ...]) -> bool:
+    """True when ``text`` has a date in one of the ``wanted`` months (and on the day, if one is given)."""
+    if not wanted:
+        return False
+    found = month_days(text)
+    return any(m == wm and (wd is None or d == wd) for wm, wd in wanted for m, d in found)
+
+
 def _cue_matches(question: str, kind: str | None) -> list[str]:
     """The words of ``question`` that ask for an answer of ``kind`` (which city, どの県)."""
     if kind is None:
@@ -140,7 +174,11 @@ def _cue_matches(question: str, kind: str | None) -> list[str]:
 
 def has_answer_type(text: str, kind: str | None) -> bool:
     """True when ``text`` contains something of the expected kind (a date, place...)."""
-    return True if kind is None else bool(_ANSWER_PATTERNS[kind].search(text))
+    if kind is None:
+        return True
+    if kind == "person" and names_person(text):
+        return True
+    return bool(_ANSWER_PATTERNS[kind].search(text))
 
 
 def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAnalysis:
@@ -169,4 +207,5 @@ def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAn
         terms=tuple(terms),
         wants_list=bool(_LIST_CUES.search(question)),
         wants_definition=bool(_DEFINITION_CUES.search(question)),
+        dates=month_days(question),
     )

@@ -108,10 +108,15 @@ class SentenceRerankRetriever(BaseRetriever):
         overlap = np.zeros(len(docs), dtype=np.float32)
         if detect_language(query) != "en" or detect_language(" ".join(d.page_content[:200] for d in docs[:3])) != "ja":
             return overlap
-        groups = [set(terms) for terms in glossary.translate(query, self.index.keyword_idf, tokenize_for_search).values()]
-        names = [w for w in tokenize_for_search(query) if w.isalpha() and len(w) >= 4]
-        readings = keyword.term_readings("\n".join(d.page_content for d in docs))
-        groups += [{term} for term in glossary.reading_matches(names, readings).values()]
+        translated = glossary.translate(query, self.index.keyword_idf, tokenize_for_search)
+        groups = [set(terms) for terms in translated.values()]
+        done = {word for phrase in translated for word in phrase.split()}
+        names = [w for w in tokenize_for_search(query) if w.isalpha() and len(w) >= 4 and w not in done]
+        if names:
+            readings: dict[str, str] = {}
+            for doc in docs:
+                readings.update(keyword.passage_readings(doc.page_content))
+            groups += [{term} for term in glossary.reading_matches(names, readings).values()]
         if not groups:
             return overlap
         idf = self.index.keyword_idf(sorted(set().union(*groups)))
@@ -119,6 +124,6 @@ class SentenceRerankRetriever(BaseRetriever):
         if weights.sum() <= 0:
             return overlap
         for i, doc in enumerate(docs):
-            tokens = set(tokenize_for_search(doc.page_content))
+            tokens = keyword.passage_terms(doc.page_content)
             overlap[i] = sum(w for w, group in zip(weights, groups) if group & tokens) / weights.sum()
         return overlap

@@ -19,6 +19,7 @@ the embedding model.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import re
@@ -124,8 +125,7 @@ def translate(text: str, known: Callable[[Sequence[str]], dict[str, float | None
         forms = [form for key in _variants(phrase) for form in glossary.get(key, ())]
         if not forms:
             continue
-        tokenized = [[t for t in tokenize(form) if not t.isascii()] for form in forms]
-        tokenized = [parts for parts in tokenized if parts]
+        tokenized = [parts for parts in (_form_terms(form, tokenize) for form in forms) if parts]
         idf = known(sorted({t for parts in tokenized for t in parts}))
         kept: list[str] = []
         for parts in tokenized:
@@ -141,6 +141,12 @@ def translate(text: str, known: Callable[[Sequence[str]], dict[str, float | None
             result[phrase] = kept
             covered.update(positions)
     return result
+
+
+@functools.lru_cache(maxsize=65536)
+def _form_terms(form: str, tokenize: Callable[[str], list[str]]) -> tuple[str, ...]:
+    """The Japanese search tokens of a glossary form (memoised: common words recur in every question)."""
+    return tuple(t for t in tokenize(form) if not t.isascii())
 
 
 def _head(parts: Sequence[str]) -> str:
