@@ -23,6 +23,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
+from kotae.index import glossary
 from kotae.index.keyword import tokenize_for_search
 from kotae.index.store import FaissVectorStore
 
@@ -63,6 +64,7 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = Field(default=60, ge=1)
     pool: int | None = Field(default=None, ge=1)
     min_keyword_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    translate: bool = True
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None, **kwargs: Any
@@ -78,8 +80,13 @@ class HybridRetriever(BaseRetriever):
         with self.store.view() as view:
             dense = view.dense(vector, pool) if vector is not None else []
             if use_bm25 and self.mode == "hybrid" and view.keyword_coverage(terms) < self.min_keyword_coverage:
-                logger.debug("BM25 left out: too few terms of %r occur in the index", query)
-                use_bm25 = False
+                # An English question over Japanese text: search with its words' translations.
+                translated = glossary.translate(query, view.keyword_idf, tokenize_for_search) if self.translate else {}
+                known = [t for t, v in view.keyword_idf(terms).items() if v is not None]
+                terms = known + [t for forms in translated.values() for t in forms]
+                if not translated:
+                    logger.debug("BM25 left out: too few terms of %r occur in the index", query)
+                    use_bm25 = False
             sparse = view.keyword(terms, pool) if use_bm25 else []
             fused: dict[int, float] = {}
             for ranking in (dense, sparse):
