@@ -2,7 +2,7 @@
 
 An exact index (``IndexIDMap2(IndexFlatIP)``) compares a query with every
 vector: recall is perfect and a query costs time in proportion to the corpus,
-about 9 ms per 100,000 chunks of 384 dimensions on one core of the 2-core
+about 9-15 ms per 100,000 chunks of 384 dimensions on one core of the 2-core
 machine ``kotae bench`` was run on (the query embedding takes 15-25 ms).  Past
 :data:`EXACT_LIMIT` chunks the store switches to an inverted-file index
 (``IndexIVFFlat``): the vectors are clustered and a query scans only the
@@ -29,8 +29,9 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# Beyond this, exact search alone would take more than ~10 ms of a 30 ms retrieval budget.
-EXACT_LIMIT = 100_000
+# Beyond this, exact search alone would take more than ~5 ms of a 30 ms retrieval budget
+# (the query embedding takes 15-25 ms of it): 15 ms at 100,000 chunks in `kotae bench --scale`.
+EXACT_LIMIT = 50_000
 EXACT_TYPE = "faiss:IndexIDMap2(IndexFlatIP),l2-normalized"
 
 # k-means needs some dozens of points per cluster to place it well; FAISS warns below 39.

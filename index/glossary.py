@@ -100,11 +100,17 @@ def english_phrases(text: str, *, longest: int = 3) -> list[tuple[str, tuple[int
     return found
 
 
-def translate(text: str, known: Callable[[Sequence[str]], dict[str, float | None]], tokenize: Callable[[str], list[str]]) -> dict[str, list[str]]:
+def translate(
+    text: str,
+    known: Callable[[Sequence[str]], dict[str, float | None]],
+    tokenize: Callable[[str], list[str]],
+    *,
+    limit: int = MAX_FORMS,
+) -> dict[str, list[str]]:
     """Japanese index terms for the English words and phrases of ``text``.
 
     A phrase found in the glossary covers its words ("science and technology"
-    is looked up before "science"); each phrase keeps up to ``MAX_FORMS``
+    is looked up before "science"); each phrase keeps up to ``limit``
     Japanese words, in the glossary's order (common words first), and only
     words the index contains.
 
@@ -112,6 +118,7 @@ def translate(text: str, known: Callable[[Sequence[str]], dict[str, float | None
         text: The question (or any English text).
         known: The index's term lookup (``keyword_idf``): None for an unknown term.
         tokenize: The index's search tokenizer, so forms become index terms.
+        limit: Japanese words kept per phrase.
 
     Returns:
         English phrase → index terms, for the phrases that found any.
@@ -135,7 +142,7 @@ def translate(text: str, known: Callable[[Sequence[str]], dict[str, float | None
             if term in kept or any(idf.get(t) is None for t in needed):
                 continue
             kept.append(term)
-            if len(kept) == MAX_FORMS:
+            if len(kept) == limit:
                 break
         if kept:
             result[phrase] = kept

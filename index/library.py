@@ -119,7 +119,7 @@ class _Prepared:
     vectors: np.ndarray
     replaces: _Entry | None
     sentence_spans: list[list[tuple[int, int]]] = field(default_factory=list)
-    sentence_vectors: list[np.ndarray] = field(default_factory=list)
+    sentence_vectors: list[bytes] = field(default_factory=list)  # sentences.quantize blobs
 
 
 @dataclass
@@ -553,15 +553,15 @@ class DocumentIndex:
             return FileResult(source, "rejected", 0, f"chunk id {clash} is already used by another document")
         texts = [c.text for c in chunks]
         spans = [sentences.sentence_spans(text, split_sentences) for text in texts]
-        # float32 (float16 for sentences), not lists of Python floats: pending batches hold thousands of vectors.
+        # float32 arrays (int8 blobs for sentences), not lists of Python floats: pending batches hold thousands.
         vectors = self._embed(texts, np.float32)
         # A passage of one sentence reuses its own vector.
         fresh = sorted({text[s:e] for text, chunk_spans in zip(texts, spans) for s, e in chunk_spans} - set(texts))
-        by_text = dict(zip(fresh, self._embed(fresh, np.float16)))
-        by_text.update((text, vector.astype(np.float16)) for text, vector in zip(texts, vectors))
+        by_text = dict(zip(fresh, self._embed(fresh, np.float32)))
+        by_text.update(zip(texts, vectors))
         dimension = vectors.shape[1]
         per_chunk = [
-            np.asarray([by_text[text[s:e]] for s, e in chunk_spans], dtype=np.float16).reshape(-1, dimension)
+            sentences.quantize(np.asarray([by_text[text[s:e]] for s, e in chunk_spans], dtype=np.float32).reshape(-1, dimension))
             for text, chunk_spans in zip(texts, spans)
         ]
         return _Prepared(key, source, digest, chunks, vectors, entry, spans, per_chunk)

@@ -1,0 +1,64 @@
+"""Question analysis: the answer type asked for, key terms, dates, and what counts as naming someone."""
+
+from __future__ import annotations
+
+import pytest
+
+from kotae.app.question import analyse, has_answer_type, month_days, names_date
+from kotae.index import tokenize_for_search
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか", "date"),
+        ("Where did the G7 foreign ministers meet?", "place"),
+        ("共同議長を務めたのは誰ですか", "person"),
+        ("閣僚宣言には附属書がいくつ含まれていますか", "number"),
+        ("What does DFFT stand for?", None),
+    ],
+)
+def test_expected_answer_type(question: str, kind: str | None) -> None:
+    assert analyse(question, tokenize_for_search).expected == kind
+
+
+def test_words_that_ask_for_a_place_are_not_key_terms() -> None:
+    # "city" would otherwise find 都市大臣会合 (the urban development meeting).
+    assert analyse("In which city was the G7 Health Ministers' Meeting held?", tokenize_for_search).terms == (
+        "g7",
+        "health",
+        "ministers",
+        "meeting",
+    )
+    assert "都市" not in analyse("どの都市で保健大臣会合が開かれましたか", tokenize_for_search).terms
+    # Outside a place question the same word is a topic.
+    assert "city" in analyse("What is the city ministers' meeting about?", tokenize_for_search).terms
+
+
+def test_month_days_in_both_languages() -> None:
+    assert month_days("12月に開かれた会合") == ((12, None),)
+    assert month_days("Which meeting began on May 13, 2023?") == ((5, 13),)
+    assert month_days("茨城県水戸市 内務・安全担当大臣会合 12/8(金)~10(日)") == ((12, 8),)
+    assert month_days("2023年5月19日から21日") == ((5, 19),)
+    assert month_days("May I ask about 2023/5/1?") == ()  # a modal verb and a full date are not month-days
+
+
+def test_a_sentence_names_the_date_asked_about() -> None:
+    assert names_date("長崎県長崎市 保健大臣会合 5/13(土)~14(日)", ((5, 13),))
+    assert not names_date("宮城県仙台市 科学技術大臣会合 5/12(金)~14(日)", ((5, 13),))
+    assert names_date("茨城県水戸市 内務・安全担当大臣会合 12/8(金)~10(日)", ((12, None),))
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("松本総務大臣、河野デジタル担当大臣、西村経済産業大臣の共同議長の下", True),
+        ("G7群馬高崎デジタル・技術大臣会合で発言する松本大臣", True),
+        ("高市早苗が出席した", True),
+        ("長崎県長崎市 保健大臣会合 5/13(土)~14(日)", False),  # a meeting, not a minister
+        ("G7群馬高崎デジタル・技術大臣会合を開催した。", False),
+        ("The meeting was chaired by Taro Kono.", True),
+    ],
+)
+def test_who_is_answered_by_a_person_not_a_meeting_name(text: str, names: bool) -> None:
+    assert has_answer_type(text, "person") is names
