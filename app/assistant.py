@@ -69,7 +69,8 @@ def ensure_default_index(
     Returns:
         The opened default index.
     """
-    embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
+    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
+    embeddings = CachedEmbeddings(model)
     index = DocumentIndex.open(settings.default_index, embeddings=embeddings, create=True)
     if index.count() == 0:
         if settings.corpus is None or not settings.corpus.is_dir():
@@ -137,7 +138,9 @@ class Assistant:
             path = Path(index).expanduser()
             if not path.exists():
                 raise IndexStateError(f"no index at {path}: create one with `kotae ingest PATH --index {path}`")
-            embeddings = CachedEmbeddings(load_embeddings(self.settings.model, cache_dir=self.settings.model_cache))
+            settings = self.settings
+            model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
+            embeddings = CachedEmbeddings(model)
             opened = DocumentIndex.open(path, embeddings=embeddings, create=False)
         embeddings = opened.embeddings if isinstance(opened.embeddings, CachedEmbeddings) else CachedEmbeddings(opened.embeddings)
         answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, idf=opened.keyword_idf)

@@ -116,7 +116,8 @@ def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
             return ensure_default_index(settings, progress=progress)
         finally:
             progress.close()
-    embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
+    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
+    embeddings = CachedEmbeddings(model)
     return DocumentIndex.open(index, embeddings=embeddings, create=create)
 
 
@@ -147,7 +148,8 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
         raise InputError(f"not found: {', '.join(missing)}")
     target = (index or settings.default_index).expanduser()
     _finish_swap(target)
-    embeddings = CachedEmbeddings(load_embeddings(settings.model, cache_dir=settings.model_cache))
+    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
+    embeddings = CachedEmbeddings(model)
     build_dir = target
     if rebuild and target.exists():
         build_dir = target.with_name(target.name + ".rebuild")

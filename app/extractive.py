@@ -64,7 +64,6 @@ class ScoringWeights:
     definition: float = 1.0
     translated_keyword: float = 2.0
     date_match: float = 1.0
-    translations_as_evidence: bool = False
     max_quote_chars: int = 130
     extra_margin: float = 1.5
     tie_margin: float = 0.6
@@ -391,19 +390,11 @@ class ExtractiveAnswerer:
         names = _names(question.text)
         vocabulary = set().union(*cand_tokens) if cand_tokens else set()
         translations = self._translate(question, names, vocabulary, documents)
-        sure = set(translations)
-        if self.weights.translations_as_evidence and self.idf:
-            # Dictionary translations the index knows, whether or not these passages have them.
-            for phrase, terms in glossary.translate(question.text, self.idf, self.tokenize, limit=8).items():
-                for word in phrase.split():
-                    if word in question.terms and word not in names:
-                        translations.setdefault(word, set()).update(terms)
-                        sure.add(word)
         bridged = self._bridge([t for t in question.terms if t not in names and t not in translations], vocabulary)
         translations.update((word, {term}) for word, term in bridged.items())
-        # A word counts where any of its translations occurs, as rare as the rarest.
-        # Embedding bridges guide the ranking only: such a guess is not evidence
-        # enough to decide that the documents answer.
+        # Translations guide the ranking only: tried as evidence for abstention
+        # too, they cost more answerable questions than they caught unanswerable
+        # ones. A word counts where any of its translations occurs, as rare as the rarest.
         forms = sorted(set().union(*translations.values())) if translations else []
         forms_idf = self.idf(forms) if self.idf and forms else dict.fromkeys(forms, 1.0)
         names_idf = self.idf(sorted(names & set(question.terms))) if self.idf else dict.fromkeys(names, 1.0)
@@ -414,8 +405,6 @@ class ExtractiveAnswerer:
             else:
                 ranking_idf[term] = names_idf.get(term)
         names_idf = {t: v for t, v in names_idf.items() if t in names}
-        if self.weights.translations_as_evidence:
-            names_idf.update((t, ranking_idf[t]) for t in sure if ranking_idf.get(t) is not None)
         # Keyword evidence is only as good as the share of the question the
         # index knows: an English question over Japanese text shares only a
         # "G7" with it, which must not outweigh what the embedding says.

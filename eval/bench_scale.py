@@ -466,7 +466,7 @@ def _worker(argv: Sequence[str] | None = None) -> None:
     from kotae.index import load_embeddings
 
     settings = get_settings()
-    real = load_embeddings(settings.model, cache_dir=settings.model_cache)
+    real = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
     questions = [q.question for q in load_questions(default_set_path())][: args.questions]
     bank = np.load(args.bank, allow_pickle=False)
     with tempfile.TemporaryDirectory(prefix="kotae-bench-store-") as tmp:

