@@ -68,17 +68,30 @@ def _load() -> dict[str, tuple[str, ...]]:
 
 
 def _variants(phrase: str) -> list[str]:
-    """Lookup keys for a phrase: itself, then its last word singular (ministers → minister)."""
+    """Lookup keys for a phrase: itself, then its last word's base form.
+
+    Plurals (ministers → minister, crises → crisis) and regular verb forms
+    (chaired → chair, organized → organize, speaking → speak).
+    """
     out = [phrase]
     head, _, last = phrase.rpartition(" ")
     prefix = f"{head} " if head else ""
+    bases: list[str] = []
     if last.endswith("ies") and len(last) > 4:
-        out.append(prefix + last[:-3] + "y")
+        bases.append(last[:-3] + "y")
+    if last.endswith("ses") and len(last) > 4:
+        bases.append(last[:-2] + "is")
     if last.endswith("es") and len(last) > 4:
-        out.append(prefix + last[:-2])
+        bases.append(last[:-2])
     if last.endswith("s") and not last.endswith("ss") and len(last) > 3:
-        out.append(prefix + last[:-1])
-    return out
+        bases.append(last[:-1])
+    if last.endswith("ed") and len(last) > 4:
+        bases += [last[:-2], last[:-1]]  # chaired → chair; organized → organize
+        if len(last) > 5 and last[-3] == last[-4]:
+            bases.append(last[:-3])  # planned → plan
+    if last.endswith("ing") and len(last) > 5:
+        bases += [last[:-3], last[:-3] + "e"]  # speaking → speak; hosting → host; promoting → promote
+    return out + [prefix + base for base in dict.fromkeys(bases)]
 
 
 def english_phrases(text: str, *, longest: int = 3) -> list[tuple[str, tuple[int, ...]]]:
