@@ -285,11 +285,19 @@ def test_retrieved_metadata(corpus_index: DocumentIndex) -> None:
 
 
 def test_hybrid_leaves_out_bm25_when_the_query_words_are_not_in_the_index(corpus_index: DocumentIndex) -> None:
-    # Only "g7" of this English question occurs in the Japanese corpus: BM25 would rank at random.
+    from kotae.index import HybridRetriever
+
+    # Only "g7" of this English question occurs in the Japanese corpus: BM25 on its own
+    # words would rank at random, so without translation it is left out.
     question = "When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?"
-    docs = corpus_index.retriever(k=5).invoke(question)
-    assert docs and all("rank_bm25" not in d.metadata for d in docs)
-    assert all(d.metadata["rank_dense"] == i for i, d in enumerate(docs, 1))
+    plain = HybridRetriever(store=corpus_index.store, k=5, translate=False).invoke(question)
+    assert plain and all("rank_bm25" not in d.metadata for d in plain)
+    assert all(d.metadata["rank_dense"] == i for i, d in enumerate(plain, 1))
+    # With the glossary (the default) BM25 searches the translations (digital → デジタル, meeting → 会合).
+    translated = corpus_index.retriever(k=5).invoke(question)
+    assert any("rank_bm25" in d.metadata for d in translated)
+    # Words the glossary does not know leave it out again.
+    assert all("rank_bm25" not in d.metadata for d in corpus_index.retriever(k=5).invoke("Xyzzy plugh G7?"))
     # A Japanese question keeps both rankings.
     docs = corpus_index.retriever(k=5).invoke("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか")
     assert any("rank_bm25" in d.metadata for d in docs) and any("rank_dense" in d.metadata for d in docs)
