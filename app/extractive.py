@@ -63,7 +63,7 @@ class ScoringWeights:
     bridge_min_similarity: float = 0.86
     definition: float = 1.0
     translated_keyword: float = 2.0
-    date_match: float = 1.0
+    date_match: float = 2.0
     max_quote_chars: int = 130
     extra_margin: float = 1.5
     tie_margin: float = 0.6
@@ -258,7 +258,7 @@ class ExtractiveAnswerer:
             cand.keyword = _overlap(ranking_weights, tokens)
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
             ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
-            cand.type_match = has_answer_type(cand.text, question.expected)
+            cand.type_match = has_answer_type(cand.text, question.expected, question.detail)
             defines = question.wants_definition and _defines(cand.text, question.terms)
             # A list item that spells a term out (①…データ流通(DFFT)の推進) answers "what is DFFT" though it reads like a heading.
             cand.heading = is_heading(cand.text) and not defines
@@ -332,7 +332,7 @@ class ExtractiveAnswerer:
             text = passage[a:b]
             tokens = set(self.tokenize(text))
             score = sum(v for t, v in weights.items() if t in tokens)
-            if question.expected and has_answer_type(text, question.expected):
+            if question.expected and has_answer_type(text, question.expected, question.detail):
                 score += max(weights.values(), default=1.0)
             scores.append(score)
         if max(scores) <= 0:

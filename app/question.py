@@ -27,7 +27,7 @@ _TYPE_CUES: dict[str, tuple[str, ...]] = {
     ),
     "place": (
         r"どこ", r"どちら", r"場所", r"開催地", r"都市", r"何県", r"何市", r"どの(?:県|市|町|都市)", r"どの国(?!際)", r"どこの国",
-        r"\bwhere\b", r"\bwhich (?:city|town|prefecture|country|place|venue)\b", r"\bvenue\b",
+        r"\bwhere\b", r"\bwhich (?:[a-z]+ )?(?:city|town|prefecture|country|place|venue)\b", r"\bvenue\b",
         r"\bin what (?:city|prefecture|town)\b",
     ),
     "person": (
@@ -47,6 +47,32 @@ _PREFECTURES = (
     "愛知 三重 滋賀 京都 大阪 兵庫 奈良 和歌山 鳥取 島根 岡山 広島 山口 徳島 香川 愛媛 高知 福岡 佐賀 長崎 熊本 大分 "
     "宮崎 鹿児島 沖縄 札幌 仙台 横浜 名古屋 神戸 高松 高崎 軽井沢 つくば"
 ).split()
+
+# Some questions ask for a particular kind of place or date: "which city" is not
+# answered by a country (ドイツ), "what exact date" not by 今秋 (this autumn).
+_DETAIL_CUES: dict[str, tuple[str, ...]] = {
+    "city": (r"\b(?:which|what) (?:[a-z]+ )?city\b", r"どの都市", r"どこの(?:都市|市)", r"何市", r"どの市"),
+    "country": (r"\b(?:which|what) (?:[a-z]+ )?country\b", r"どの国(?!際)", r"どこの国", r"何という国"),
+    "venue": (r"\bvenue\b", r"\bwhich (?:building|hall|hotel|facility)\b", r"会場", r"どの施設"),
+    "day": (r"\bwhat (?:exact )?date\b", r"\bwhich date\b", r"\bexact date\b", r"\bon what day\b", r"何月何日", r"何日(?!間)", r"日付"),
+}
+_CITIES = "札幌 仙台 横浜 名古屋 神戸 高松 高崎 軽井沢 つくば 京都 大阪 広島 長崎 東京 水戸 日光 宮崎 新潟 金沢 福岡 富山".split()
+_COUNTRIES = (
+    "日本 我が国 ドイツ フランス イタリア 英国 イギリス 米国 アメリカ カナダ 中国 韓国 インド 欧州 ロシア ウクライナ "
+    "オーストラリア ブラジル インドネシア 南アフリカ"
+).split()
+_DETAIL_PATTERNS: dict[str, re.Pattern[str]] = {
+    "city": re.compile(r"[一-龥ぁ-んァ-ヶ]{1,4}(?:市|町|村)(?!場|民|長|議|区)|" + "|".join(_CITIES) + r"|[A-Z][a-z]+ City"),
+    "country": re.compile("|".join(_COUNTRIES) + r"|Japan|Germany|France|Italy|Canada|the United (?:States|Kingdom)"),
+    "venue": re.compile(
+        r"会館|ホール|センター|ホテル|会議場|アリーナ|ドーム|プラザ|スタジアム|美術館|博物館|キャンパス|"
+        r"\b(?:Hall|Center|Centre|Hotel|Arena|Stadium|Museum|Convention)\b"
+    ),
+    "day": re.compile(
+        r"\d{1,2}月\d{1,2}日|(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])|\b\d{4}-\d{2}-\d{2}\b|"
+        r"(?:January|February|March|April|May|June|July|August|September|October|November|December) \d{1,2}\b"
+    ),
+}
 
 _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
     "amount": re.compile(r"\d[\d,.]*\s*(?:円|ドル|ユーロ|億|万|兆)|\d[\d,.]*\s*(?:yen|dollars?|euros?)|[$¥€]\s?\d"),
@@ -102,6 +128,8 @@ class QuestionAnalysis:
         wants_definition: The question asks what something is.
         dates: ``(month, day or None)`` the question names (12月, May 13): a
             sentence about another month is about something else.
+        detail: A narrower kind of place or date asked for: ``city``,
+            ``country``, ``venue`` or ``day`` (which city, what exact date).
     """
 
     text: str
@@ -111,6 +139,7 @@ class QuestionAnalysis:
     wants_list: bool
     wants_definition: bool
     dates: tuple[tuple[int, int | None], ...] = ()
+    detail: str | None = None
 
 
 _LIST_CUES = re.compile(
@@ -172,10 +201,20 @@ def _cue_matches(question: str, kind: str | None) -> list[str]:
     return [m.group(0) for cue in _TYPE_CUES[kind] for m in re.finditer(cue, lowered)]
 
 
-def has_answer_type(text: str, kind: str | None) -> bool:
+def answer_detail(question: str, kind: str | None) -> str | None:
+    """The narrower kind of place or date a question asks for, if it names one."""
+    lowered = question.lower()
+    wanted = {"place": ("city", "country", "venue"), "date": ("day",)}.get(kind or "", ())
+    return next((d for d in wanted if any(re.search(cue, lowered) for cue in _DETAIL_CUES[d])), None)
+
+
+def has_answer_type(text: str, kind: str | None, detail: str | None = None) -> bool:
     """True when ``text`` contains something of the expected kind (a date, place...)."""
     if kind is None:
         return True
+    if detail is not None and not text.isascii():
+        # English text keeps the broader check: its place and date words are too varied to list.
+        return bool(_DETAIL_PATTERNS[detail].search(text))
     if kind == "person" and names_person(text):
         return True
     return bool(_ANSWER_PATTERNS[kind].search(text))
@@ -208,4 +247,5 @@ def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAn
         wants_list=bool(_LIST_CUES.search(question)),
         wants_definition=bool(_DEFINITION_CUES.search(question)),
         dates=month_days(question),
+        detail=answer_detail(question, expected),
     )

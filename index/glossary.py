@@ -47,7 +47,9 @@ _FUNCTION_WORDS = frozenset(
     on once only or other our out over own same she should so some such than that the their them then
     there these they this those through to too under until up very was we were what when where which
     while who whom why will with would you your did held hold take took place tell give list name
-    please many much""".split()
+    please many much may might must shall can""".split()
+    # Month names are dates, matched as such by the answerer (May 13 ↔ 5/13), not words.
+    + "january february march april june july august september october november december".split()
 )
 
 

@@ -62,3 +62,32 @@ def test_a_sentence_names_the_date_asked_about() -> None:
 )
 def test_who_is_answered_by_a_person_not_a_meeting_name(text: str, names: bool) -> None:
     assert has_answer_type(text, "person") is names
+
+
+@pytest.mark.parametrize(
+    ("question", "detail"),
+    [
+        ("In which German city was the 2022 meeting held?", "city"),
+        ("どの都市で保健大臣会合が開かれましたか", "city"),
+        ("Which country held the G7 presidency in 2023?", "country"),
+        ("会合に招待されたのはどの国ですか", "country"),
+        ("Which venue in Takasaki hosted the meeting?", "venue"),
+        ("On what exact date will the summit be held?", "day"),
+        ("Where did the G7 foreign ministers meet?", None),
+        ("When will the summit be held?", None),
+    ],
+)
+def test_narrower_kinds_of_place_and_date(question: str, detail: str | None) -> None:
+    assert analyse(question, tokenize_for_search).detail == detail
+
+
+def test_a_narrower_kind_needs_its_own_answer() -> None:
+    germany = "2022年5月には、G7デジタル大臣会合(ドイツ)が開催された。"
+    assert has_answer_type(germany, "place") and not has_answer_type(germany, "place", "city")
+    assert has_answer_type("長崎県長崎市 保健大臣会合", "place", "city")
+    assert has_answer_type(germany, "place", "country")
+    assert not has_answer_type("群馬県高崎市において開催した。", "place", "venue")
+    assert has_answer_type("高崎芸術劇場のホールで開催した。", "place", "venue")
+    autumn = "デジタル競争サミットを今秋開催することで一致。"
+    assert has_answer_type(autumn, "date") and not has_answer_type(autumn, "date", "day")
+    assert has_answer_type("2023年5月20日に発出された", "date", "day")
