@@ -287,6 +287,7 @@ class ExtractiveAnswerer:
         chosen = [best]
         covered = set(tokens_of[id(best)])
         limit = 3 if question.wants_list else 2
+        runner_up: Candidate | None = None
         for cand in ranked[1:]:
             if len(chosen) >= limit or cand.score < best.score - w.extra_margin:
                 break
@@ -294,6 +295,7 @@ class ExtractiveAnswerer:
                 continue
             if question.expected and not cand.type_match:
                 continue
+            runner_up = runner_up or cand
             # A further sentence must add what the question asks and the
             # answer so far lacks (the second half of a two-part question,
             # more items of a list); a near-tie alone is not enough.
@@ -307,6 +309,10 @@ class ExtractiveAnswerer:
             if gain >= w.min_gain or (close and (question.wants_list or unsure)):
                 chosen.append(cand)
                 covered |= tokens
+        # A question that asks two things gets a second sentence: one that adds key
+        # terms if there is one, else the best runner-up within the margin.
+        if question.two_part and len(chosen) == 1 and runner_up is not None:
+            chosen.append(runner_up)
         chosen = self._with_antecedents(chosen, candidates)
         if not question.wants_list:
             for cand in chosen:

@@ -130,6 +130,8 @@ class QuestionAnalysis:
             sentence about another month is about something else.
         detail: A narrower kind of place or date asked for: ``city``,
             ``country``, ``venue`` or ``day`` (which city, what exact date).
+        two_part: The question asks two things (どのような基金が設けられ、どんな研究開発を…;
+            which ministries organized it, and who took part).
     """
 
     text: str
@@ -140,6 +142,7 @@ class QuestionAnalysis:
     wants_definition: bool
     dates: tuple[tuple[int, int | None], ...] = ()
     detail: str | None = None
+    two_part: bool = False
 
 
 _LIST_CUES = re.compile(
@@ -201,6 +204,19 @@ def _cue_matches(question: str, kind: str | None) -> list[str]:
     return [m.group(0) for cue in _TYPE_CUES[kind] for m in re.finditer(cue, lowered)]
 
 
+_JA_ASKING = re.compile(r"何|どの|どんな|どう|いつ|どこ|誰|いくつ|いくら")
+_EN_ASKING = re.compile(r"\b(?:what|which|who|whom|when|where|how)\b", re.IGNORECASE)
+
+
+def asks_two_things(question: str) -> bool:
+    """True for a question with two question words in two clauses (…何で、どこで…; …, and who …)."""
+    ja = [m.start() for m in _JA_ASKING.finditer(question)]
+    if len(ja) >= 2 and re.search(r"[、,]", question[ja[0] : ja[-1]]):
+        return True
+    en = [m.start() for m in _EN_ASKING.finditer(question)]
+    return len(en) >= 2 and bool(re.search(r",?\s+and\s+|,", question[en[0] : en[-1]]))
+
+
 def answer_detail(question: str, kind: str | None) -> str | None:
     """The narrower kind of place or date a question asks for, if it names one."""
     lowered = question.lower()
@@ -248,4 +264,5 @@ def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAn
         wants_definition=bool(_DEFINITION_CUES.search(question)),
         dates=month_days(question),
         detail=answer_detail(question, expected),
+        two_part=asks_two_things(question),
     )

@@ -91,3 +91,18 @@ def test_a_narrower_kind_needs_its_own_answer() -> None:
     autumn = "デジタル競争サミットを今秋開催することで一致。"
     assert has_answer_type(autumn, "date") and not has_answer_type(autumn, "date", "day")
     assert has_answer_type("2023年5月20日に発出された", "date", "day")
+
+
+@pytest.mark.parametrize(
+    ("question", "two"),
+    [
+        ("NICTにはどのような基金が設けられ、総務省はそれを使ってどんな研究開発を推進するとしていますか？", True),
+        ("12月に開かれた関係閣僚会合は何で、どこで開催されましたか？", True),
+        ("Which ministries organized the Takasaki meeting, and who took part besides the G7 members?", True),
+        ("What does DFFT stand for?", False),
+        ("どの国が招待されましたか", False),
+        ("Who chaired the meeting that was held in Sendai?", False),
+    ],
+)
+def test_questions_that_ask_two_things(question: str, two: bool) -> None:
+    assert analyse(question, tokenize_for_search).two_part is two
