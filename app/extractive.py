@@ -293,9 +293,11 @@ class ExtractiveAnswerer:
                 break
             if cand.heading or any(_redundant(cand.text, c.text) for c in chosen):
                 continue
+            if question.two_part and runner_up is None:
+                # The two parts may want different kinds of answer (which ministries…, and who…).
+                runner_up = cand
             if question.expected and not cand.type_match:
                 continue
-            runner_up = runner_up or cand
             # A further sentence must add what the question asks and the
             # answer so far lacks (the second half of a two-part question,
             # more items of a list); a near-tie alone is not enough.
