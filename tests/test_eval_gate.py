@@ -12,15 +12,15 @@ import pytest
 from kotae.eval import default_set_path, load_questions, run_eval
 
 # Measured 2026-11-25 (hybrid retriever, extractive, top_k 5, 137 questions, engine auto):
-# ja accuracy 0.939, en 0.736, Recall@5 0.992, abstention P 0.733 / R 0.647,
-# citation precision 0.759, median answer 122 characters.
+# ja accuracy 0.954, en 0.792, Recall@5 0.992, abstention P 0.750 / R 0.706,
+# citation precision 0.767, median answer 124 characters.
 FLOORS = {
-    ("by_lang", "ja", "accuracy"): 0.92,
-    ("by_lang", "en", "accuracy"): 0.70,
-    ("overall", None, "recall_at_5"): 0.96,
+    ("by_lang", "ja", "accuracy"): 0.93,
+    ("by_lang", "en", "accuracy"): 0.76,
+    ("overall", None, "recall_at_5"): 0.97,
     ("overall", None, "abstention_precision"): 0.70,
-    ("overall", None, "abstention_recall"): 0.60,
-    ("overall", None, "citation_precision"): 0.72,
+    ("overall", None, "abstention_recall"): 0.64,
+    ("overall", None, "citation_precision"): 0.74,
 }
 MAX_MEDIAN_CHARS = 135
 
