@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from langchain_core.documents import Document
@@ -435,17 +435,14 @@ class ExtractiveAnswerer:
         name is matched to the passage word read that way (Sendai → 仙台).
         Only words the passages contain are kept.
         """
-        in_passages = lambda terms: {t: (1.0 if t in vocabulary else None) for t in terms}  # noqa: E731
-        mapping: dict[str, set[str]] = {}
-        for phrase, terms in glossary.translate(question.text, in_passages, self.tokenize).items():
-            for word in phrase.split():
-                if word in question.terms and word not in names:
-                    mapping.setdefault(word, set()).update(terms)
-        romanised = [t for t in question.terms if t.isalpha() and t.isascii() and t not in mapping and t not in names]
-        if romanised:
-            readings = {t: r for d in documents for t, r in keyword.passage_readings(d.page_content).items() if t in vocabulary}
-            for word, term in glossary.reading_matches(romanised, readings).items():
-                mapping[word] = {term}
+        def in_passages(terms: Sequence[str]) -> dict[str, float | None]:
+            return {t: (1.0 if t in vocabulary else None) for t in terms}
+
+        def readings() -> dict[str, str]:
+            return {t: r for d in documents for t, r in keyword.passage_readings(d.page_content).items() if t in vocabulary}
+
+        words = [t for t in question.terms if t not in names]
+        mapping = glossary.word_translations(question.text, words, in_passages, self.tokenize, readings)
         logger.debug("translated %s", mapping)
         return mapping
 

@@ -108,15 +108,13 @@ class SentenceRerankRetriever(BaseRetriever):
         overlap = np.zeros(len(docs), dtype=np.float32)
         if detect_language(query) != "en" or detect_language(" ".join(d.page_content[:200] for d in docs[:3])) != "ja":
             return overlap
-        translated = glossary.translate(query, self.index.keyword_idf, tokenize_for_search)
-        groups = [set(terms) for terms in translated.values()]
-        done = {word for phrase in translated for word in phrase.split()}
-        names = [w for w in tokenize_for_search(query) if w.isalpha() and len(w) >= 4 and w not in done]
-        if names:
-            readings: dict[str, str] = {}
-            for doc in docs:
-                readings.update(keyword.passage_readings(doc.page_content))
-            groups += [{term} for term in glossary.reading_matches(names, readings).values()]
+        def readings() -> dict[str, str]:
+            return {t: r for doc in docs for t, r in keyword.passage_readings(doc.page_content).items()}
+
+        words = list(dict.fromkeys(tokenize_for_search(query)))
+        mapping = glossary.word_translations(query, words, self.index.keyword_idf, tokenize_for_search, readings)
+        # The words of one phrase share its translations: count them once.
+        groups = [set(g) for g in dict.fromkeys(frozenset(terms) for terms in mapping.values())]
         if not groups:
             return overlap
         idf = self.index.keyword_idf(sorted(set().union(*groups)))

@@ -165,6 +165,42 @@ def translate(
     return result
 
 
+def word_translations(
+    text: str,
+    words: Sequence[str],
+    known: Callable[[Sequence[str]], dict[str, float | None]],
+    tokenize: Callable[[str], list[str]],
+    readings: Callable[[], dict[str, str]],
+) -> dict[str, set[str]]:
+    """The document terms each English word of a question stands for.
+
+    The glossary first (phrases before words, see :func:`translate`); a word
+    it leaves untranslated is matched by reading when it is a romanised name.
+
+    Args:
+        text: The question.
+        words: Its search terms to carry over (names such as G7 left out).
+        known: Which Japanese terms may be used (the index's or the passages' words).
+        tokenize: The index's search tokenizer.
+        readings: Gives the documents' terms with :func:`romanize` readings;
+            called only when a word is left for it.
+
+    Returns:
+        Word → document terms, for the words that found any.
+    """
+    wanted = set(words)
+    mapping: dict[str, set[str]] = {}
+    for phrase, terms in translate(text, known, tokenize).items():
+        for word in phrase.split():
+            if word in wanted:
+                mapping.setdefault(word, set()).update(terms)
+    romanised = [w for w in words if w.isalpha() and w.isascii() and w not in mapping]
+    if romanised:
+        for word, term in reading_matches(romanised, readings()).items():
+            mapping[word] = {term}
+    return mapping
+
+
 @functools.lru_cache(maxsize=65536)
 def _form_terms(form: str, tokenize: Callable[[str], list[str]]) -> tuple[str, ...]:
     """The Japanese search tokens of a glossary form (memoised: common words recur in every question)."""

@@ -20,11 +20,14 @@ listed under the phrase's words, after each word's own entries.
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 import sqlite3
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 _PARENS = re.compile(r"\([^)]*\)")
 _LEADING = re.compile(r"^(?:to|a|an|the) ")
@@ -86,4 +89,5 @@ def build(database: Path, target: Path) -> int:
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: python -m kotae.index.glossary_build JAMDICT_DB TARGET.tsv.gz")
-    print(f"{build(Path(sys.argv[1]), Path(sys.argv[2]))} English keys written to {sys.argv[2]}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger.info("%d English keys written to %s", build(Path(sys.argv[1]), Path(sys.argv[2])), sys.argv[2])

@@ -71,3 +71,29 @@ def test_a_form_of_several_words_is_found_by_its_head() -> None:
     # Hyphens split words as the search tokenizer does: "co-chairs" is looked up as "chairs".
     found = translate("the co-chairs", lambda ts: {t: (1.0 if t == "議長" else None) for t in ts}, tokenize_for_search)
     assert found == {"chairs": ["議長"]}
+
+
+def test_word_translations_fall_back_to_readings_for_names() -> None:
+    from kotae.index.glossary import word_translations
+
+    vocabulary = {"保健", "大臣", "倉敷"}
+    asked: list[int] = []
+
+    def readings() -> dict[str, str]:
+        asked.append(1)
+        return term_readings("岡山県倉敷市 保健大臣会合")
+
+    # Kurashiki is not in the glossary: it is found by its reading.
+    found = word_translations(
+        "Health ministers in Kurashiki",
+        ["health", "ministers", "kurashiki"],
+        lambda terms: {t: (1.0 if t in vocabulary else None) for t in terms},
+        tokenize_for_search,
+        readings,
+    )
+    assert found == {"health": {"保健"}, "ministers": {"大臣"}, "kurashiki": {"倉敷"}}
+    assert asked == [1]
+    # Nothing left for readings: they are not computed.
+    asked.clear()
+    word_translations("Health ministers", ["health", "ministers"], lambda ts: {t: 1.0 for t in ts}, tokenize_for_search, readings)
+    assert asked == []
