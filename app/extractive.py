@@ -398,6 +398,11 @@ class ExtractiveAnswerer:
         names = _names(question.text)
         vocabulary = set().union(*cand_tokens) if cand_tokens else set()
         translations = self._translate(question, names, vocabulary, documents)
+        # A romanised name read exactly as a passage word (Takamatsu → 高松) is
+        # that word, as G7 is G7: evidence of the topic, which a dictionary
+        # translation (meeting → 会合) is not.
+        read_names = _read_names(translations, documents)
+        names |= read_names
         bridged = self._bridge([t for t in question.terms if t not in names and t not in translations], vocabulary)
         translations.update((word, {term}) for word, term in bridged.items())
         # Translations guide the ranking only: tried as evidence for abstention
@@ -413,6 +418,7 @@ class ExtractiveAnswerer:
             else:
                 ranking_idf[term] = names_idf.get(term)
         names_idf = {t: v for t, v in names_idf.items() if t in names}
+        names_idf.update((word, ranking_idf.get(word)) for word in read_names)
         # Keyword evidence is only as good as the share of the question the
         # index knows: an English question over Japanese text shares only a
         # "G7" with it, which must not outweigh what the embedding says.
@@ -510,6 +516,16 @@ _JOINED_NAME = re.compile(r"([a-z]{2,})(\d{2,})")
 def _names(text: str) -> set[str]:
     """Acronyms, names with digits and numbers in a question, lower-cased (G7, DFFT, 2023)."""
     return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", text) if re.search(r"\d|[A-Z].*[A-Z]", w)}
+
+
+def _read_names(translations: dict[str, set[str]], documents: Sequence[Document]) -> set[str]:
+    """The question words matched to a passage word by its reading, not by the glossary (Sendai → 仙台)."""
+    readings = {t: r for d in documents for t, r in keyword.passage_readings(d.page_content).items()}
+    return {
+        word
+        for word, forms in translations.items()
+        if len(forms) == 1 and readings.get(next(iter(forms))) == glossary.fold_romaji(word)
+    }
 
 
 def _defines(text: str, terms: Sequence[str]) -> bool:

@@ -27,6 +27,9 @@ ANSWERABLE = [
     ("When was the G7 Hiroshima Leaders' Communiqué issued?", ["5月20日"]),
     ("In which city was the G7 Health Ministers' Meeting held?", ["長崎"]),
     ("Who were the co-chairs of the Gunma-Takasaki ministers' meeting?", ["松本"]),
+    # A romanised place name read as the table's kanji (Takamatsu → 高松) is evidence, like G7.
+    ("Which meeting was held in Toyama and Kanazawa?", ["教育大臣会合"]),
+    ("When was the Nagasaki meeting held?", ["5/13"]),
 ]
 
 OFF_TOPIC = [
@@ -34,6 +37,8 @@ OFF_TOPIC = [
     "群馬高崎の会合には何人の記者が参加しましたか",
     "What is the population of Takasaki city?",
     "How many employees work at the Global Strategy Bureau?",
+    "What is the population of Takamatsu?",
+    "Who was the mayor of Nikko in 2023?",
 ]
 
 
