@@ -103,6 +103,7 @@ class _Terms:
     known_share: float  # share of the question's terms the index knows
     cross_lingual: bool
     translations: dict[str, set[str]] = field(default_factory=dict)  # English word -> passage words
+    read_names: frozenset[str] = frozenset()  # English words read as a passage word (Sendai → 仙台)
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,9 @@ class ExtractiveAnswerer:
         for tokens in (*cand_tokens, *context_tokens):
             tokens |= {word for word, forms in terms.translations.items() if forms & tokens}
         keyword_weight = w.keyword * (w.translated_keyword if terms.translations else 1.0)
-        rare = self._rarest_terms(question, weights, idf)
+        # A sentence that names neither the rarest terms nor the place or person
+        # the question names (Sendai) is about something else.
+        rare = self._rarest_terms(question, weights, idf) | terms.read_names
         for cand, sim, raw, tokens in zip(candidates, sims, raw_sims, cand_tokens):
             cand.names_rare_term = not rare or bool(rare & tokens)
             cand.similarity = float(raw)
@@ -430,6 +433,7 @@ class ExtractiveAnswerer:
             known_share=known_share,
             cross_lingual=True,
             translations=translations,
+            read_names=frozenset(read_names),
         )
 
     def _translate(

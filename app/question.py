@@ -27,7 +27,8 @@ _TYPE_CUES: dict[str, tuple[str, ...]] = {
     ),
     "place": (
         r"どこ", r"どちら", r"場所", r"開催地", r"都市", r"何県", r"何市", r"どの(?:県|市|町|都市)", r"どの国(?!際)", r"どこの国",
-        r"\bwhere\b", r"\bwhich (?:[a-z]+ )?(?:city|town|prefecture|country|place|venue)\b", r"\bvenue\b",
+        r"\bwhere\b", r"\bwhich (?:[a-z]+ )?(?:city|town|prefecture|country|place|venue|hotel|hall|building|facility)\b",
+        r"\bvenue\b",
         r"\bin what (?:city|prefecture|town)\b",
     ),
     "person": (
@@ -89,9 +90,9 @@ _ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
         r"[A-Z][a-z]+(?: City| Prefecture)"
     ),
     # A "who" may be answered by a role (担当閣僚) or a body as well as a name; names_person
-    # adds names without a title. 大臣 names a person, 大臣会合 a meeting.
+    # adds names without a title. 大臣 names a person, 大臣会合 a meeting, 議長国 a country.
     "person": re.compile(
-        r"(?:大臣|長官|総裁|議長|首相|総理|局長|閣僚)(?!会合|会議|宣言|級|声明|理事会)|氏|[A-Z][a-z]+ [A-Z][a-z]+"
+        r"(?:大臣|長官|総裁|議長|首相|総理|局長|閣僚)(?!会合|会議|宣言|級|声明|理事会|国)|氏|[A-Z][a-z]+ [A-Z][a-z]+"
     ),
     "number": re.compile(r"\d+|[①-⑳]|[一二三四五六七八九十]+(?:つ|か国|カ国|人|件)"),
 }

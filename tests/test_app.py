@@ -30,6 +30,7 @@ ANSWERABLE = [
     # A romanised place name read as the table's kanji (Takamatsu → 高松) is evidence, like G7.
     ("Which meeting was held in Toyama and Kanazawa?", ["教育大臣会合"]),
     ("When was the Nagasaki meeting held?", ["5/13"]),
+    ("What did Kurashiki host for the G7 in 2023?", ["労働雇用大臣会合"]),
 ]
 
 OFF_TOPIC = [
@@ -39,6 +40,8 @@ OFF_TOPIC = [
     "How many employees work at the Global Strategy Bureau?",
     "What is the population of Takamatsu?",
     "Who was the mayor of Nikko in 2023?",
+    "Who is the governor of Kagawa prefecture?",
+    "Which hotel in Takasaki hosted the ministers?",
 ]
 
 

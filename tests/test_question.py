@@ -58,6 +58,7 @@ def test_a_sentence_names_the_date_asked_about() -> None:
         ("長崎県長崎市 保健大臣会合 5/13(土)~14(日)", False),  # a meeting, not a minister
         ("G7群馬高崎デジタル・技術大臣会合を開催した。", False),
         ("The meeting was chaired by Taro Kono.", True),
+        ("我が国が議長国を務めた2016年の会合", False),  # a country that chairs, not a person
     ],
 )
 def test_who_is_answered_by_a_person_not_a_meeting_name(text: str, names: bool) -> None:
@@ -72,6 +73,7 @@ def test_who_is_answered_by_a_person_not_a_meeting_name(text: str, names: bool) 
         ("Which country held the G7 presidency in 2023?", "country"),
         ("会合に招待されたのはどの国ですか", "country"),
         ("Which venue in Takasaki hosted the meeting?", "venue"),
+        ("Which hotel in Takasaki hosted the ministers?", "venue"),
         ("On what exact date will the summit be held?", "day"),
         ("Where did the G7 foreign ministers meet?", None),
         ("When will the summit be held?", None),
