@@ -332,6 +332,8 @@ class ExtractiveAnswerer:
         terms and the expected answer type, so it stays short and readable.
         """
         limit = self.weights.max_quote_chars
+        if question.two_part:
+            limit = int(limit * 1.5)  # room for both answers
         if cand.end - cand.start <= limit or "\n" in cand.text:
             return
         cuts = [cand.start] + [cand.start + m.end() for m in _CLAUSE_END.finditer(cand.text)] + [cand.end]

@@ -50,6 +50,8 @@ _FUNCTION_WORDS = frozenset(
     please many much may might must shall can""".split()
     # Month names are dates, matched as such by the answerer (May 13 ↔ 5/13), not words.
     + "january february march april june july august september october november december".split()
+    # Counts are not topics ("which three ministers"); their forms (三つ, 三年) leave only a counter.
+    + "one two three four five six seven eight nine ten first second third".split()
 )
 
 
@@ -94,6 +96,29 @@ def _variants(phrase: str) -> list[str]:
     if last.endswith("ing") and len(last) > 5:
         bases += [last[:-3], last[:-3] + "e"]  # speaking → speak; hosting → host; promoting → promote
     return out + [prefix + base for base in dict.fromkeys(bases)]
+
+
+def _noun_variants(phrase: str) -> list[str]:
+    """Lookup keys for the nouns of a phrase's last word, tried when the word itself finds nothing."""
+    head, _, last = phrase.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    words = [v.rpartition(" ")[2] for v in _variants(last)]
+    return [prefix + noun for noun in dict.fromkeys(n for word in words for n in _nouns(word))]
+
+
+def _nouns(word: str) -> list[str]:
+    """Nouns derived from an English word: agree → agreement, adopt → adoption, presidency → president."""
+    if len(word) < 4 or re.search(r"(?:ion|ment|ity|ence|ance|er|or|s)$", word):
+        return []  # a noun already
+    stem = word[:-1] if word.endswith("e") else word
+    nouns = [word + "ment", stem + "ion", stem + "ation"]
+    for adjective, noun in (("ible", "ibility"), ("able", "ability"), ("ent", "ence"), ("ant", "ance")):
+        if word.endswith(adjective):
+            nouns.append(word[: -len(adjective)] + noun)
+    for abstract, person in (("ency", "ent"), ("ancy", "ant")):
+        if word.endswith(abstract):
+            nouns.append(word[: -len(abstract)] + person)
+    return nouns
 
 
 def english_phrases(text: str, *, longest: int = 3) -> list[tuple[str, tuple[int, ...]]]:
@@ -144,25 +169,42 @@ def translate(
     for phrase, positions in english_phrases(text):
         if covered.issuperset(positions):
             continue
-        forms = [form for key in _variants(phrase) for form in glossary.get(key, ())]
-        if not forms:
-            continue
-        tokenized = [parts for parts in (_form_terms(form, tokenize) for form in forms) if parts]
-        idf = known(sorted({t for parts in tokenized for t in parts}))
-        kept: list[str] = []
-        for parts in tokenized:
-            term = _head(parts)
-            # Several words (共同議長: 共同 + 議長) must all be in the index.
-            needed = [term] if term == parts[0] else parts
-            if term in kept or any(idf.get(t) is None for t in needed):
-                continue
-            kept.append(term)
-            if len(kept) == limit:
-                break
+        # The documents state facts in nouns: "agree" finds 合意 as "agreement".
+        kept = _index_terms(_variants(phrase), glossary, known, tokenize, limit) or _index_terms(
+            _noun_variants(phrase), glossary, known, tokenize, limit
+        )
         if kept:
             result[phrase] = kept
             covered.update(positions)
     return result
+
+
+def _index_terms(
+    keys: Sequence[str],
+    glossary: dict[str, tuple[str, ...]],
+    known: Callable[[Sequence[str]], dict[str, float | None]],
+    tokenize: Callable[[str], list[str]],
+    limit: int,
+) -> list[str]:
+    """The index terms of the glossary forms of ``keys``, best first, at most ``limit``."""
+    forms = [form for key in keys for form in glossary.get(key, ())]
+    if not forms:
+        return []
+    tokenized = [parts for parts in (_form_terms(form, tokenize) for form in forms) if parts]
+    idf = known(sorted({t for parts in tokenized for t in parts}))
+    kept: list[str] = []
+    for parts in tokenized:
+        term = _head(parts)
+        if len(term) < 2:
+            continue  # a lone counter or kanji (つ, 年, 案) matches everywhere
+        # Several words (共同議長: 共同 + 議長) must all be in the index.
+        needed = [term] if term == parts[0] else parts
+        if term in kept or any(idf.get(t) is None for t in needed):
+            continue
+        kept.append(term)
+        if len(kept) == limit:
+            break
+    return kept
 
 
 def word_translations(

@@ -13,8 +13,10 @@ carries the same licence (see ``index/data/README.md``).
 Each line is ``english<TAB>japanese form<TAB>japanese form ...``: the English is
 a gloss of one to three words, lower-cased, without parenthesised notes or a
 leading "to"; the forms are the entry's kanji spellings (its kana when it has
-none), common spellings first. A common entry glossed with a phrase is also
-listed under the phrase's words, after each word's own entries.
+none, or when the sense is usually written in kana), ranked by directness,
+frequency band and sense order. A common entry glossed with a phrase is also
+listed under the phrase's words, after each word's own entries. Archaic, rare
+and slang senses are left out.
 """
 
 from __future__ import annotations
@@ -47,31 +49,73 @@ def normalize_gloss(text: str) -> str | None:
     return key if _WORDS.fullmatch(key) else None
 
 
+# Senses that would only mislead a search of present-day prose.
+_SKIPPED_SENSES = (
+    "archaism", "obsolete term", "obscure term", "rare", "dated term", "vulgar expression or word",
+    "derogatory", "manga slang", "Internet slang", "children's language",
+)
+_KANA_USUAL = "word usually written using kana alone"
+# JMdict's priority marks: nf01-nf48 are frequency bands (news corpus, 500 words each);
+# the others mark common words without a band.
+_BAND_OF_MARK = {"ichi1": 24, "news1": 24, "spec1": 24, "gai1": 24, "ichi2": 40, "news2": 40, "spec2": 40, "gai2": 40}
+_UNCOMMON = 99
+
+
+def _frequency_bands(conn: sqlite3.Connection) -> dict[int, int]:
+    """Entry → its best frequency band (1 = most frequent; 99 for words with no priority mark)."""
+    bands: dict[int, int] = {}
+    for table, forms in (("KJP", "Kanji"), ("KNP", "Kana")):
+        for idseq, mark in conn.execute(f"SELECT f.idseq, p.text FROM {forms} f JOIN {table} p ON p.kid = f.ID"):
+            band = int(mark[2:]) if mark.startswith("nf") else _BAND_OF_MARK.get(mark, _UNCOMMON)
+            bands[idseq] = min(bands.get(idseq, _UNCOMMON), band)
+    return bands
+
+
+def _distinctive_kana(text: str) -> bool:
+    """True for a kana spelling worth searching: katakana (ドイツ), or hiragana of three or more (こと is everywhere)."""
+    return any("ァ" <= c <= "ヺ" for c in text) or len(text) >= 3
+
+
 def build(database: Path, target: Path) -> int:
-    """Write the glossary; returns the number of English keys."""
+    """Write the glossary; returns the number of English keys.
+
+    Forms are ranked by how directly the English names them (a gloss before a
+    word of a gloss phrase), then by sense order (an entry's first sense is its
+    main meaning), then by how frequent the Japanese word is.
+    """
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    common = {row[0] for row in conn.execute("SELECT DISTINCT k.idseq FROM Kanji k JOIN KJP p ON p.kid = k.ID")}
-    common |= {row[0] for row in conn.execute("SELECT DISTINCT k.idseq FROM Kana k JOIN KNP p ON p.kid = k.ID")}
+    bands = _frequency_bands(conn)
     forms: dict[int, list[str]] = defaultdict(list)
     for idseq, text in conn.execute("SELECT idseq, text FROM Kanji ORDER BY ID"):
         forms[idseq].append(text)
     kana: dict[int, list[str]] = defaultdict(list)
     for idseq, text in conn.execute("SELECT idseq, text FROM Kana ORDER BY ID"):
         kana[idseq].append(text)
-    glossary: dict[str, dict[str, int]] = defaultdict(dict)
+    notes: dict[int, set[str]] = defaultdict(set)
+    for sid, text in conn.execute("SELECT sid, text FROM misc"):
+        notes[sid].add(text)
+    first_sense: dict[int, int] = {}
+    for sid, idseq in conn.execute("SELECT ID, idseq FROM Sense ORDER BY ID"):
+        first_sense.setdefault(idseq, sid)
+    glossary: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
     rows = conn.execute(
-        "SELECT s.idseq, g.text FROM Sense s JOIN SenseGloss g ON g.sid = s.ID WHERE g.lang = 'eng' ORDER BY s.ID"
+        "SELECT s.idseq, s.ID, g.text FROM Sense s JOIN SenseGloss g ON g.sid = s.ID WHERE g.lang = 'eng' ORDER BY s.ID"
     )
-    for idseq, gloss in rows:
+    for idseq, sid, gloss in rows:
         key = normalize_gloss(gloss)
-        if key is None:
+        if key is None or notes[sid].intersection(_SKIPPED_SENSES):
             continue
         spellings = forms.get(idseq) or kana.get(idseq, [])
-        keys = [(key, 0 if idseq in common else 1)]
-        if " " in key and idseq in common:
+        if _KANA_USUAL in notes[sid] and kana.get(idseq) and _distinctive_kana(kana[idseq][0]):
+            spellings = [kana[idseq][0], *spellings]  # 独逸 is written ドイツ
+        band = bands.get(idseq, _UNCOMMON)
+        later_sense = int(sid != first_sense[idseq])
+        keys = [(key, 0)]
+        if " " in key and band < _UNCOMMON:
             # 保健 is glossed "preservation of health": a common word is also found by the words of its gloss.
-            keys += [(word, 2) for word in key.split(" ") if len(word) > 2 and word not in _HEAD_STOP]
-        for lookup, rank in keys:
+            keys += [(word, 1) for word in key.split(" ") if len(word) > 2 and word not in _HEAD_STOP]
+        for lookup, indirect in keys:
+            rank = (indirect, later_sense, band)
             for form in spellings:
                 # Single kana or one-character words match everywhere; they are no use as search terms.
                 if len(form) < 2:
