@@ -80,7 +80,8 @@ class Candidate:
     end: int
     similarity: float = 0.0
     keyword: float = 0.0
-    context_keyword: float = 0.0
+    context_keyword: float = 0.0  # share of the question's evidence terms in the sentence and its passage
+    ranking_context: float = 0.0  # the same with the words carried over from another language
     type_match: bool = True
     heading: bool = False
     score: float = 0.0
@@ -260,7 +261,7 @@ class ExtractiveAnswerer:
             cand.similarity = float(raw)
             cand.keyword = _overlap(ranking_weights, tokens)
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
-            ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
+            cand.ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected, question.detail)
             defines = question.wants_definition and _defines(cand.text, question.terms)
             # A list item that spells a term out (①…データ流通(DFFT)の推進) answers "what is DFFT" though it reads like a heading.
@@ -268,7 +269,7 @@ class ExtractiveAnswerer:
             cand.score = (
                 (float(sim) - best_sim) / w.sim_scale
                 + keyword_weight * known_share * cand.keyword
-                + w.context_keyword * known_share * ranking_context
+                + w.context_keyword * known_share * cand.ranking_context
                 + w.rank / (1 + cand.doc_index)
                 + (w.type_match if question.expected and cand.type_match else 0.0)
                 - (w.type_missing if question.expected and not cand.type_match else 0.0)
@@ -382,8 +383,11 @@ class ExtractiveAnswerer:
             return f"best sentence similarity {best.similarity:.3f} < {floor}"
         if question.expected and not best.type_match:
             return f"no {question.expected} in the best sentence"
-        if weights and best.context_keyword < self.min_coverage:
-            return f"key terms coverage {best.context_keyword:.2f} < {self.min_coverage}"
+        # Across languages the names (G7) may be too few to tell; the words the
+        # glossary carried over (デジタル競争 for digital competition) may vouch instead.
+        coverage = max(best.context_keyword, best.ranking_context)
+        if weights and coverage < self.min_coverage:
+            return f"key terms coverage {coverage:.2f} < {self.min_coverage}"
         if not best.names_rare_term:
             return "the best sentence names none of the question's rarest key terms"
         return ""
@@ -410,9 +414,7 @@ class ExtractiveAnswerer:
         names |= read_names
         bridged = self._bridge([t for t in question.terms if t not in names and t not in translations], vocabulary)
         translations.update((word, {term}) for word, term in bridged.items())
-        # Translations guide the ranking only: tried as evidence for abstention
-        # too, they cost more answerable questions than they caught unanswerable
-        # ones. A word counts where any of its translations occurs, as rare as the rarest.
+        # A word counts where any of its translations occurs, as rare as the rarest.
         forms = sorted(set().union(*translations.values())) if translations else []
         forms_idf = self.idf(forms) if self.idf and forms else dict.fromkeys(forms, 1.0)
         names_idf = self.idf(sorted(names & set(question.terms))) if self.idf else dict.fromkeys(names, 1.0)

@@ -31,6 +31,8 @@ ANSWERABLE = [
     ("Which meeting was held in Toyama and Kanazawa?", ["教育大臣会合"]),
     ("When was the Nagasaki meeting held?", ["5/13"]),
     ("What did Kurashiki host for the G7 in 2023?", ["労働雇用大臣会合"]),
+    # The only name (G7) is not in the answering passage; the translated words vouch for it.
+    ("Which summit on digital competition will be held this autumn?", ["デジタル競争サミット"]),
 ]
 
 OFF_TOPIC = [
