@@ -217,7 +217,8 @@ def word_translations(
     """The document terms each English word of a question stands for.
 
     The glossary first (phrases before words, see :func:`translate`); a word
-    it leaves untranslated is matched by reading when it is a romanised name.
+    it leaves untranslated is matched by reading when it is a romanised name
+    (a capitalised word).
 
     Args:
         text: The question.
@@ -236,7 +237,9 @@ def word_translations(
         for word in phrase.split():
             if word in wanted:
                 mapping.setdefault(word, set()).update(terms)
-    romanised = [w for w in words if w.isalpha() and w.isascii() and w not in mapping]
+    # Only capitalised words are names: "date" is not 伊達.
+    capitalised = {w.lower() for w in re.findall(r"\b[A-Z][a-z]+\b", text)}
+    romanised = [w for w in words if w.isalpha() and w.isascii() and w not in mapping and w in capitalised]
     if romanised:
         for word, term in reading_matches(romanised, readings()).items():
             mapping[word] = {term}

@@ -97,3 +97,38 @@ def test_word_translations_fall_back_to_readings_for_names() -> None:
     asked.clear()
     word_translations("Health ministers", ["health", "ministers"], lambda ts: {t: 1.0 for t in ts}, tokenize_for_search, readings)
     assert asked == []
+
+
+def test_only_capitalised_words_are_read_as_names() -> None:
+    from kotae.index.glossary import word_translations
+
+    readings = {"伊達": "date", "倉敷": "kurashiki"}
+    found = word_translations(
+        "What date did Kurashiki host it?",
+        ["date", "kurashiki"],
+        lambda terms: dict.fromkeys(terms),  # nothing from the glossary: only readings
+        tokenize_for_search,
+        lambda: readings,
+    )
+    assert found == {"kurashiki": {"倉敷"}}
+
+
+def test_a_verb_finds_the_documents_noun() -> None:
+    # The documents state agreements as 合意 (agreement), adoptions as 採択 (adoption).
+    known = {"合意", "採択"}
+    found = translate("the ministers agreed and adopted it", lambda ts: {t: (1.0 if t in known else None) for t in ts}, tokenize_for_search)
+    assert found == {"agreed": ["合意"], "adopted": ["採択"]}
+
+
+def test_shipped_glossary_ranks_main_senses_and_kana_spellings() -> None:
+    from kotae.index.glossary import _load
+
+    glossary = _load()
+    assert "ドイツ" in glossary["germany"][:2]  # usually written in kana
+    assert glossary["part"][0] == "部分"  # a main sense of a frequent word first
+    assert glossary["chair"][0] == "議長"
+
+
+def test_counts_are_not_translated() -> None:
+    found = translate("Which three ministers", lambda ts: {t: 1.0 for t in ts}, tokenize_for_search)
+    assert "three" not in found
