@@ -40,6 +40,7 @@ _HEADING = re.compile(
     r"^\s*(?:図表\s*\d+|■|◆|●|第\d+|\d+(?:\.\d+)*[\s　]|\(\d+\)|[①-⑳]|#+\s)"
 )
 _CAPTION_END = re.compile(r"(?:の概要|の模様|の様子|の結果|一覧|について|写真)\s*$")
+
 # Sentences that lean on the one before them ("同会合は…", "This meeting…").
 _ANAPHOR = re.compile(r"^\s*(?:同|この|これ|その|それ|こうした|こうして|当該|本|This\b|These\b|It\b|They\b)")
 _CLAUSE_END = re.compile(r"[、，,](?=\S)")
@@ -68,6 +69,8 @@ class ScoringWeights:
     extra_margin: float = 1.5
     tie_margin: float = 0.6
     min_gain: float = 0.12
+    section: float = 2.0
+    section_min: float = 0.5
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Candidate:
     score: float = 0.0
     names_rare_term: bool = True
     excerpt: tuple[int, int] | None = None  # a clause window of a long sentence, offsets in the passage
+    under: str = ""  # the heading the sentence sits under in its passage
 
     @property
     def span(self) -> tuple[int, int]:
@@ -206,14 +210,17 @@ class ExtractiveAnswerer:
         found: list[Candidate] = []
         for index, doc in enumerate(documents):
             text = doc.page_content
+            under = ""
             for start, end in self.split_sentences(text):
                 sentence = text[start:end].strip()
                 key = re.sub(r"\s+", "", sentence)
-                if len(key) < 4 or key in seen:
-                    continue
-                seen.add(key)
-                offset = text.find(sentence, start)
-                found.append(Candidate(sentence, index, offset, offset + len(sentence)))
+                heading = is_heading(sentence)
+                if len(key) >= 4 and key not in seen:
+                    seen.add(key)
+                    offset = text.find(sentence, start)
+                    found.append(Candidate(sentence, index, offset, offset + len(sentence), under="" if heading else under))
+                if heading:
+                    under = sentence
         return found
 
     def select(self, question: QuestionAnalysis, query_vector: Sequence[float], documents: Sequence[Document]) -> Selection:
@@ -260,6 +267,9 @@ class ExtractiveAnswerer:
             cand.names_rare_term = not rare or bool(rare & tokens)
             cand.similarity = float(raw)
             cand.keyword = _overlap(ranking_weights, tokens)
+            # A sentence under a heading the question names (④経済社会のイノベーション…)
+            # is about that topic even when it does not repeat it.
+            section = self._section_match(cand, question, terms) if cand.under else 0.0
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
             cand.ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected, question.detail)
@@ -277,6 +287,7 @@ class ExtractiveAnswerer:
                 - (w.fragment if len(cand.text) < 12 else 0.0)
                 - (w.rare_missing if not cand.names_rare_term else 0.0)
                 + (w.definition if defines else 0.0)
+                + (w.section * section if section >= w.section_min else 0.0)
                 + (w.date_match if question.expected != "date" and names_date(cand.text, question.dates) else 0.0)
             )
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
@@ -319,11 +330,33 @@ class ExtractiveAnswerer:
         # terms if there is one, else the best runner-up within the margin.
         if question.two_part and len(chosen) == 1 and runner_up is not None:
             chosen.append(runner_up)
+        if best.under and self._section_match(best, question, terms, only_heading=True) >= w.section_min:
+            # The question asks about the section the best sentence sits in, named by
+            # its heading only: the rest of that section answers too (the points under ④).
+            rest = [c for c in candidates if c.doc_index == best.doc_index and c.under == best.under and c.start > best.start]
+            rest = sorted((c for c in rest if not c.heading), key=lambda c: c.start)
+            chosen = [best, *rest, *(c for c in chosen[1:] if c not in rest)][:limit]
         chosen = self._with_antecedents(chosen, candidates)
         if not question.wants_list:
             for cand in chosen:
                 self._excerpt(cand, question, weights, documents[cand.doc_index].page_content)
         return Selection(chosen, False)
+
+    def _section_match(self, cand: Candidate, question: QuestionAnalysis, terms: "_Terms", *, only_heading: bool = False) -> float:
+        """Share of the words of a sentence's heading that the question names (or names in translation).
+
+        With ``only_heading``, 0 unless most of those words are missing from the
+        sentence itself: its heading, not the sentence, names the topic asked about.
+        """
+        words = {t for t in self.tokenize(cand.under) if len(t) >= 2 and not t.isdigit()}
+        if not words:
+            return 0.0
+        asked = set(question.terms).union(*terms.translations.values()) if terms.translations else set(question.terms)
+        own = set(self.tokenize(cand.text))
+        matched = words & asked
+        if only_heading and len(matched - own) < len(matched) / 2:
+            return 0.0  # the sentence names its topic itself
+        return len(matched) / len(words)
 
     def _excerpt(self, cand: Candidate, question: QuestionAnalysis, weights: dict[str, float], passage: str) -> None:
         """Cut a long sentence down to the clauses that answer (sets ``cand.excerpt``).

@@ -33,6 +33,9 @@ ANSWERABLE = [
     ("What did Kurashiki host for the G7 in 2023?", ["労働雇用大臣会合"]),
     # The only name (G7) is not in the answering passage; the translated words vouch for it.
     ("Which summit on digital competition will be held this autumn?", ["デジタル競争サミット"]),
+    # A heading names the topic; the sentences under it answer, though they do not repeat it.
+    ("「デジタル市場における競争政策」のポイントは何ですか？", ["デジタル競争サミット"]),
+    ("「安全で強靱なデジタルインフラ構築」について閣僚宣言では何が合意されましたか？", ["将来ネットワークのビジョン"]),
 ]
 
 OFF_TOPIC = [
