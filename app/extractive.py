@@ -26,7 +26,7 @@ from langchain_core.documents import Document
 
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.language import detect_language
-from kotae.app.question import QuestionAnalysis, has_answer_type, names_date
+from kotae.app.question import QuestionAnalysis, has_answer_type, names_date, names_other_year, years
 from kotae.index import glossary, keyword
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class ScoringWeights:
     definition: float = 1.0
     translated_keyword: float = 2.0
     date_match: float = 2.0
+    other_year: float = 1.0
     max_quote_chars: int = 130
     extra_margin: float = 1.5
     tie_margin: float = 0.6
@@ -289,11 +290,12 @@ class ExtractiveAnswerer:
                 + (w.definition if defines else 0.0)
                 + (w.section * section if section >= w.section_min else 0.0)
                 + (w.date_match if question.expected != "date" and names_date(cand.text, question.dates) else 0.0)
+                - (w.other_year if names_other_year(self._with_year_antecedent(cand, candidates), question.years) else 0.0)
             )
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
         best = ranked[0]
 
-        reason = self._abstain_reason(question, best, weights, idf)
+        reason = self._abstain_reason(question, best, weights, idf, self._with_year_antecedent(best, candidates))
         if reason:
             logger.debug("abstaining: %s", reason)
             return Selection([], True, reason)
@@ -400,7 +402,12 @@ class ExtractiveAnswerer:
             cand.excerpt = (start, end)
 
     def _abstain_reason(
-        self, question: QuestionAnalysis, best: Candidate, weights: dict[str, float], idf: dict[str, float | None]
+        self,
+        question: QuestionAnalysis,
+        best: Candidate,
+        weights: dict[str, float],
+        idf: dict[str, float | None],
+        year_text: str = "",
     ) -> str:
         """Why the passages do not answer the question, or "" when they do.
 
@@ -423,6 +430,8 @@ class ExtractiveAnswerer:
             return f"key terms coverage {coverage:.2f} < {self.min_coverage}"
         if not best.names_rare_term:
             return "the best sentence names none of the question's rarest key terms"
+        if names_other_year(year_text, question.years):
+            return "the best sentence is about another year"
         return ""
 
     def _terms(self, question: QuestionAnalysis, cand_tokens: list[set[str]], documents: Sequence[Document]) -> "_Terms":
@@ -526,6 +535,14 @@ class ExtractiveAnswerer:
             return set()
         cutoff = sorted(set(known.values()), reverse=True)[:2][-1]
         return {t for t, v in known.items() if v >= cutoff - 1e-9}
+
+    @staticmethod
+    def _with_year_antecedent(cand: Candidate, candidates: list[Candidate]) -> str:
+        """The sentence, preceded by the one before it when it says 同年 (the same year) and names none."""
+        if "同年" not in cand.text or years(cand.text):
+            return cand.text
+        previous = [c for c in candidates if c.doc_index == cand.doc_index and c.end <= cand.start]
+        return (max(previous, key=lambda c: c.end).text + cand.text) if previous else cand.text
 
     def _with_antecedents(self, chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
         """Add the sentence before one that starts with 同/この/This..., so it reads alone."""

@@ -129,6 +129,7 @@ class QuestionAnalysis:
         wants_definition: The question asks what something is.
         dates: ``(month, day or None)`` the question names (12月, May 13): a
             sentence about another month is about something else.
+        years: The years the question names (2023年, in 2023, 令和5年), as western years.
         detail: A narrower kind of place or date asked for: ``city``,
             ``country``, ``venue`` or ``day`` (which city, what exact date).
         two_part: The question asks two things (どのような基金が設けられ、どんな研究開発を…;
@@ -142,6 +143,7 @@ class QuestionAnalysis:
     wants_list: bool
     wants_definition: bool
     dates: tuple[tuple[int, int | None], ...] = ()
+    years: tuple[int, ...] = ()
     detail: str | None = None
     two_part: bool = False
 
@@ -187,6 +189,30 @@ def month_days(text: str) -> tuple[tuple[int, int | None], ...]:
     for match in _EN_MONTH_DAY.finditer(text):
         found.append((_MONTHS[match.group(1).lower()], int(match.group(2))))
     return tuple(dict.fromkeys((m, d) for m, d in found if 1 <= m <= 12 and (d is None or 1 <= d <= 31)))
+
+
+_ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925}
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)|(令和|平成|昭和)\s?(\d{1,2}|元)年")
+
+
+def years(text: str) -> tuple[int, ...]:
+    """The years a text names, as western years: 2023, 2023年, 令和5年 and 令和元年 (2019)."""
+    found: list[int] = []
+    for match in _YEAR.finditer(text):
+        if match.group(1):
+            found.append(int(match.group(1)))
+        else:
+            number = 1 if match.group(3) == "元" else int(match.group(3))
+            found.append(_ERAS[match.group(2)] + number)
+    return tuple(dict.fromkeys(found))
+
+
+def names_other_year(text: str, wanted: tuple[int, ...]) -> bool:
+    """True when ``text`` names years, none of them one of the ``wanted`` years."""
+    if not wanted:
+        return False
+    found = years(text)
+    return bool(found) and not set(found) & set(wanted)
 
 
 def names_date(text: str, wanted: tuple[tuple[int, int | None], ...]) -> bool:
@@ -264,6 +290,7 @@ def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAn
         wants_list=bool(_LIST_CUES.search(question)),
         wants_definition=bool(_DEFINITION_CUES.search(question)),
         dates=month_days(question),
+        years=years(question),
         detail=answer_detail(question, expected),
         two_part=asks_two_things(question),
     )

@@ -36,6 +36,7 @@ ANSWERABLE = [
     # A heading names the topic; the sentences under it answer, though they do not repeat it.
     ("「デジタル市場における競争政策」のポイントは何ですか？", ["デジタル競争サミット"]),
     ("「安全で強靱なデジタルインフラ構築」について閣僚宣言では何が合意されましたか？", ["将来ネットワークのビジョン"]),
+    ("Which G20 ministerial meeting was held in 2019?", ["つくば"]),
 ]
 
 OFF_TOPIC = [
@@ -47,6 +48,9 @@ OFF_TOPIC = [
     "Who was the mayor of Nikko in 2023?",
     "Who is the governor of Kagawa prefecture?",
     "Which hotel in Takasaki hosted the ministers?",
+    # A year the documents never speak of: sentences about 2023 do not answer.
+    "2020年に開かれたG7の会合はどこで開催されましたか？",
+    "What did the G7 digital ministers agree on in 2021?",
 ]
 
 

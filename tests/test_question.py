@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kotae.app.question import analyse, has_answer_type, month_days, names_date
+from kotae.app.question import analyse, has_answer_type, month_days, names_date, names_other_year, years
 from kotae.index import tokenize_for_search
 
 
@@ -108,3 +108,18 @@ def test_a_narrower_kind_needs_its_own_answer() -> None:
 )
 def test_questions_that_ask_two_things(question: str, two: bool) -> None:
     assert analyse(question, tokenize_for_search).two_part is two
+
+
+def test_years_in_western_and_era_form() -> None:
+    assert years("2023年(令和5年)4月29日") == (2023,)
+    assert years("令和元年6月に") == (2019,)
+    assert years("平成28年4月のG7香川・高松情報通信大臣会合") == (2016,)
+    assert years("Which meeting was held in 2019?") == (2019,)
+    assert years("会合は12月8日から") == ()
+
+
+def test_a_sentence_about_another_year() -> None:
+    assert names_other_year("2016年(平成28年)4月の会合", (2023,))
+    assert not names_other_year("2023年の議長国として", (2023,))
+    assert not names_other_year("同年5月に開催", (2023,))  # no year of its own
+    assert not names_other_year("2016年の会合", ())
