@@ -295,7 +295,7 @@ class ExtractiveAnswerer:
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
         best = ranked[0]
 
-        reason = self._abstain_reason(question, best, weights, idf, self._with_year_antecedent(best, candidates))
+        reason = self._abstain_reason(question, best, terms, year_text=self._with_year_antecedent(best, candidates))
         if reason:
             logger.debug("abstaining: %s", reason)
             return Selection([], True, reason)
@@ -401,20 +401,19 @@ class ExtractiveAnswerer:
         if (start, end) != (cand.start, cand.end):
             cand.excerpt = (start, end)
 
-    def _abstain_reason(
-        self,
-        question: QuestionAnalysis,
-        best: Candidate,
-        weights: dict[str, float],
-        idf: dict[str, float | None],
-        year_text: str = "",
-    ) -> str:
+    def _abstain_reason(self, question: QuestionAnalysis, best: Candidate, terms: "_Terms", *, year_text: str) -> str:
         """Why the passages do not answer the question, or "" when they do.
 
         Calibrated on questions, not guessed: embedding similarity alone
         cannot tell (off-topic and answerable questions overlap), so the
         best sentence must also hold the expected answer type, and the
         question's key terms must be found around it.
+
+        Args:
+            question: The analysed question.
+            best: The best-scoring sentence.
+            terms: The question's weighed key terms.
+            year_text: The sentence with its antecedent when it says 同年.
         """
         # Similarity across languages runs lower (an English question over Japanese text).
         cross_lingual = question.language != detect_language(best.text)
@@ -423,10 +422,12 @@ class ExtractiveAnswerer:
             return f"best sentence similarity {best.similarity:.3f} < {floor}"
         if question.expected and not best.type_match:
             return f"no {question.expected} in the best sentence"
+        if question.expected and not self._type_near_terms(best, question, terms):
+            return f"the {question.expected} in the best sentence is in no clause about the question"
         # Across languages the names (G7) may be too few to tell; the words the
         # glossary carried over (デジタル競争 for digital competition) may vouch instead.
         coverage = max(best.context_keyword, best.ranking_context)
-        if weights and coverage < self.min_coverage:
+        if terms.weights and coverage < self.min_coverage:
             return f"key terms coverage {coverage:.2f} < {self.min_coverage}"
         if not best.names_rare_term:
             return "the best sentence names none of the question's rarest key terms"
@@ -535,6 +536,26 @@ class ExtractiveAnswerer:
             return set()
         cutoff = sorted(set(known.values()), reverse=True)[:2][-1]
         return {t for t, v in known.items() if v >= cutoff - 1e-9}
+
+    def _type_near_terms(self, cand: Candidate, question: QuestionAnalysis, terms: "_Terms") -> bool:
+        """True when a clause of a long sentence holds both the expected answer type and a key term.
+
+        A long sentence names many things: in "新型コロナ…やロシアのウクライナ侵略により…
+        群馬高崎…閣僚宣言が採択された" the countries are not the ones a question about the
+        meeting's guests asks for. A short sentence is one statement and passes.
+        """
+        if "\n" in cand.text or len(cand.text) <= self.weights.max_quote_chars:
+            return True
+        cuts = [0] + [m.end() for m in _CLAUSE_END.finditer(cand.text)] + [len(cand.text)]
+        clauses = [cand.text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]
+        wanted = set(terms.ranking_weights)
+        for clause in clauses:
+            if has_answer_type(clause, question.expected, question.detail):
+                tokens = _with_name_parts(self.tokenize(clause))
+                tokens |= {word for word, forms in terms.translations.items() if forms & tokens}
+                if tokens & wanted:
+                    return True
+        return False
 
     @staticmethod
     def _with_year_antecedent(cand: Candidate, candidates: list[Candidate]) -> str:

@@ -51,6 +51,9 @@ OFF_TOPIC = [
     # A year the documents never speak of: sentences about 2023 do not answer.
     "2020年に開かれたG7の会合はどこで開催されましたか？",
     "What did the G7 digital ministers agree on in 2021?",
+    # A long sentence names numbers and countries, but in clauses about something else.
+    "What is the phone number of the Global Strategy Bureau?",
+    "Which countries were invited to the Takasaki ministers' meeting?",
 ]
 
 
