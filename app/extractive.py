@@ -550,6 +550,8 @@ class ExtractiveAnswerer:
         clauses = [cand.text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]
         wanted = set(terms.ranking_weights)
         for clause in clauses:
+            if names_other_year(clause, question.years):
+                continue  # 2019年…つくば does not say where the 2022 meeting was
             if has_answer_type(clause, question.expected, question.detail):
                 tokens = _with_name_parts(self.tokenize(clause))
                 tokens |= {word for word, forms in terms.translations.items() if forms & tokens}

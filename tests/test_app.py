@@ -54,6 +54,8 @@ OFF_TOPIC = [
     # A long sentence names numbers and countries, but in clauses about something else.
     "What is the phone number of the Global Strategy Bureau?",
     "Which countries were invited to the Takasaki ministers' meeting?",
+    # The sentence names a city (つくば) in its clause about 2019, not about 2022.
+    "2022年のG7デジタル大臣会合はどの都市で開かれましたか？",
 ]
 
 
