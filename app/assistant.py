@@ -309,9 +309,11 @@ def ask(
     Returns:
         The Answer with its citations.
     """
-    # Models and indexes load once per process; each call is its own conversation.
+    # Models and indexes load once per process; each call is its own conversation,
+    # with the settings of the moment (a KOTAE_LLM_URL set after the first call counts).
     key = Path(index).expanduser().resolve() if index is not None else None
     with _shared_lock:
         if key not in _shared:
             _shared[key] = Assistant(key)
-    return _shared[key].fork(top_k=top_k, retriever=retriever, mode=mode).ask(question)
+    settings = get_settings().with_options(top_k=top_k, retriever=retriever, mode=mode)
+    return Assistant(settings=settings, _parts=_shared[key]._parts).ask(question)

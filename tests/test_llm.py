@@ -569,3 +569,17 @@ def test_cli_llm_mode_without_endpoint_is_a_one_line_error(corpus_index_path: Pa
     result = CliRunner().invoke(cli, ["ask", WHEN_EN, "--index", str(corpus_index_path), "--mode", "llm"])
     assert result.exit_code == 2
     assert re.fullmatch(r"error: LLM mode needs .*KOTAE_LLM_BASE_URL.*\n", result.stderr)
+
+
+def test_module_level_ask_reads_the_endpoint_settings_on_each_call(
+    corpus_index_path, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ask()`` keeps models loaded, not settings: an endpoint configured later is used."""
+    from kotae.app import ask
+
+    assert ask(WHEN_EN, index=corpus_index_path).mode == "extractive"
+    monkeypatch.setenv("KOTAE_MODE", "llm")
+    monkeypatch.setenv("KOTAE_LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("KOTAE_LLM_MODEL", MODEL)
+    answer = ask(WHEN_EN, index=corpus_index_path)
+    assert answer.mode == "llm" and server.requests
