@@ -16,7 +16,7 @@ _TYPE_CUES: dict[str, tuple[str, ...]] = {
         r"\bhow much (?:money|funding|budget)\b", r"\bbudget(?:ed)?\b", r"\bcost\b", r"\bhow much was\b",
     ),
     "people": (
-        r"何人", r"何名", r"人数", r"職員数",
+        r"何人", r"何名", r"人数", r"職員数", r"者数",
         r"\bhow many (?:people|persons|staff|employees|participants|members|officials|journalists|reporters|attendees)\b",
         r"\bpopulation\b", r"人口",
     ),

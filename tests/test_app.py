@@ -42,6 +42,7 @@ ANSWERABLE = [
 OFF_TOPIC = [
     "総務省国際戦略局の年間予算はいくらですか",
     "群馬高崎の会合には何人の記者が参加しましたか",
+    "群馬高崎の会合の参加者数は？",
     "What is the population of Takasaki city?",
     "How many employees work at the Global Strategy Bureau?",
     "What is the population of Takamatsu?",

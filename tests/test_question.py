@@ -15,6 +15,7 @@ from kotae.index import tokenize_for_search
         ("Where did the G7 foreign ministers meet?", "place"),
         ("共同議長を務めたのは誰ですか", "person"),
         ("閣僚宣言には附属書がいくつ含まれていますか", "number"),
+        ("群馬高崎の会合の参加者数は？", "people"),
         ("What does DFFT stand for?", None),
     ],
 )
