@@ -105,7 +105,8 @@ def build(database: Path, target: Path) -> int:
         key = normalize_gloss(gloss)
         if key is None or notes[sid].intersection(_SKIPPED_SENSES):
             continue
-        spellings = forms.get(idseq) or kana.get(idseq, [])
+        # A word without kanji is searched by its kana only when that is distinctive (not とも, こと).
+        spellings = forms.get(idseq) or [k for k in kana.get(idseq, []) if _distinctive_kana(k)]
         if _KANA_USUAL in notes[sid] and kana.get(idseq) and _distinctive_kana(kana[idseq][0]):
             spellings = [kana[idseq][0], *spellings]  # 独逸 is written ドイツ
         band = bands.get(idseq, _UNCOMMON)
