@@ -132,3 +132,14 @@ def test_shipped_glossary_ranks_main_senses_and_kana_spellings() -> None:
 def test_counts_are_not_translated() -> None:
     found = translate("Which three ministers", lambda ts: {t: 1.0 for t in ts}, tokenize_for_search)
     assert "three" not in found
+
+
+def test_shipped_glossary_lines_are_in_key_order() -> None:
+    """Lookups bisect the lines: a file out of order would lose words silently."""
+    from kotae.index.glossary import _load
+
+    lines = _load()._lines
+    assert all(a < b for a, b in zip(lines, lines[1:]))
+    assert "meeting" in _load() and "zzzz" not in _load()
+    with pytest.raises(KeyError):
+        _load()["zzzz"]
