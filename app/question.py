@@ -55,6 +55,9 @@ _DETAIL_CUES: dict[str, tuple[str, ...]] = {
     "city": (r"\b(?:which|what) (?:[a-z]+ )?city\b", r"どの都市", r"どこの(?:都市|市)", r"何市", r"どの市"),
     "country": (r"\b(?:which|what) (?:[a-z]+ )?country\b", r"どの国(?!際)", r"どこの国", r"何という国"),
     "venue": (r"\bvenue\b", r"\bwhich (?:building|hall|hotel|facility)\b", r"会場", r"どの施設"),
+    # どこ also asks who did something (どこが主催, 議長国を務めたのはどこ): a body or a country
+    # answers; after a passive (開催されたのはどこ) it asks where.
+    "agent": (r"どこが", r"(?<!れ)(?:た|る|ている)のはどこ", r"(?:機関|組織|団体|省庁|部署|部局|法人)はどこ"),
     "day": (r"\bwhat (?:exact )?date\b", r"\bwhich date\b", r"\bexact date\b", r"\bon what day\b", r"何月何日", r"何日(?!間)", r"日付"),
 }
 _CITIES = "札幌 仙台 横浜 名古屋 神戸 高松 高崎 軽井沢 つくば 京都 大阪 広島 長崎 東京 水戸 日光 宮崎 新潟 金沢 福岡 富山".split()
@@ -68,6 +71,10 @@ _DETAIL_PATTERNS: dict[str, re.Pattern[str]] = {
     "venue": re.compile(
         r"会館|ホール|センター|ホテル|会議場|アリーナ|ドーム|プラザ|スタジアム|美術館|博物館|キャンパス|"
         r"\b(?:Hall|Center|Centre|Hotel|Arena|Stadium|Museum|Convention)\b"
+    ),
+    "agent": re.compile(
+        "|".join(_COUNTRIES) + r"|[一-龥ァ-ヶ]{1,8}(?:省|庁|機構|機関|委員会|協会|研究所|大学|政府)(?![一-龥])|"
+        r"[一-龥ぁ-んァ-ヶ]{1,4}(?:都|道|府|県|市|町|村)|(?<![A-Za-z])[A-Z]{3,}(?![A-Za-z])"
     ),
     "day": re.compile(
         r"\d{1,2}月\d{1,2}日|(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])|\b\d{4}-\d{2}-\d{2}\b|"
@@ -131,7 +138,8 @@ class QuestionAnalysis:
             sentence about another month is about something else.
         years: The years the question names (2023年, in 2023, 令和5年), as western years.
         detail: A narrower kind of place or date asked for: ``city``,
-            ``country``, ``venue`` or ``day`` (which city, what exact date).
+            ``country``, ``venue`` or ``day`` (which city, what exact date), or
+            ``agent`` when どこ asks who did something (a body or a country answers).
         two_part: The question asks two things (どのような基金が設けられ、どんな研究開発を…;
             which ministries organized it, and who took part).
     """
@@ -247,7 +255,7 @@ def asks_two_things(question: str) -> bool:
 def answer_detail(question: str, kind: str | None) -> str | None:
     """The narrower kind of place or date a question asks for, if it names one."""
     lowered = question.lower()
-    wanted = {"place": ("city", "country", "venue"), "date": ("day",)}.get(kind or "", ())
+    wanted = {"place": ("city", "country", "venue", "agent"), "date": ("day",)}.get(kind or "", ())
     return next((d for d in wanted if any(re.search(cue, lowered) for cue in _DETAIL_CUES[d])), None)
 
 

@@ -75,6 +75,11 @@ def test_who_is_answered_by_a_person_not_a_meeting_name(text: str, names: bool) 
         ("会合に招待されたのはどの国ですか", "country"),
         ("Which venue in Takasaki hosted the meeting?", "venue"),
         ("Which hotel in Takasaki hosted the ministers?", "venue"),
+        # どこ asking who did something: a body or a country answers.
+        ("議長国を務めたのはどこですか", "agent"),
+        ("どこが会合を主催しましたか", "agent"),
+        ("情報通信分野を専門とする公的研究機関はどこですか", "agent"),
+        ("保健大臣会合が開かれたのはどこですか", None),  # after a passive, どこ asks where
         ("On what exact date will the summit be held?", "day"),
         ("Where did the G7 foreign ministers meet?", None),
         ("When will the summit be held?", None),
@@ -124,3 +129,9 @@ def test_a_sentence_about_another_year() -> None:
     assert not names_other_year("2023年の議長国として", (2023,))
     assert not names_other_year("同年5月に開催", (2023,))  # no year of its own
     assert not names_other_year("2016年の会合", ())
+
+
+def test_a_body_answers_who_did_something() -> None:
+    assert has_answer_type("総務省、デジタル庁、経済産業省が開催した", "place", "agent")
+    assert has_answer_type("NICTに新たに恒久的な基金を設置し", "place", "agent")
+    assert not has_answer_type("新たな基金を活用し研究開発を推進", "place", "agent")
