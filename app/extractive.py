@@ -1,13 +1,15 @@
 """The default answerer: picks the sentences of the retrieved passages that answer.
 
 No LLM is involved. Each sentence of the retrieved passages is scored on
-four signals and the best one to three non-redundant sentences are returned:
+these signals and the best one to three non-redundant sentences are returned:
 
 * embedding similarity to the question (cross-lingual, so English questions
   reach Japanese text),
-* keyword overlap with the question's key terms (Sudachi-normalised),
+* keyword overlap with the question's key terms (Sudachi-normalised; for an
+  English question, their glossary translations),
 * the rank of the passage it comes from,
-* whether it contains the expected answer type (a date for "when", ...).
+* whether it contains the expected answer type (a date for "when", ...),
+* the heading it sits under, and the dates and years it names.
 
 Embedding similarity alone picks headings and figure captions about half the
 time on government texts, because they repeat the question's topic word for
@@ -40,7 +42,6 @@ _HEADING = re.compile(
     r"^\s*(?:図表\s*\d+|■|◆|●|第\d+|\d+(?:\.\d+)*[\s　]|\(\d+\)|[①-⑳]|#+\s)"
 )
 _CAPTION_END = re.compile(r"(?:の概要|の模様|の様子|の結果|一覧|について|写真)\s*$")
-
 # Sentences that lean on the one before them ("同会合は…", "This meeting…").
 _ANAPHOR = re.compile(r"^\s*(?:同|この|これ|その|それ|こうした|こうして|当該|本|This\b|These\b|It\b|They\b)")
 _CLAUSE_END = re.compile(r"[、，,](?=\S)")
