@@ -265,13 +265,14 @@ class ExtractiveAnswerer:
         # A sentence that names neither the rarest terms nor the place or person
         # the question names (Sendai) is about something else.
         rare = self._rarest_terms(question, weights, idf) | terms.read_names
+        sections = _Sections(self.tokenize, set(question.terms).union(*terms.translations.values()))
         for cand, sim, raw, tokens in zip(candidates, sims, raw_sims, cand_tokens):
             cand.names_rare_term = not rare or bool(rare & tokens)
             cand.similarity = float(raw)
             cand.keyword = _overlap(ranking_weights, tokens)
             # A sentence under a heading the question names (④経済社会のイノベーション…)
             # is about that topic even when it does not repeat it.
-            section = self._section_match(cand, question, terms) if cand.under else 0.0
+            section = sections.share(cand.under)
             cand.context_keyword = _overlap(weights, tokens | context_tokens[cand.doc_index])
             cand.ranking_context = _overlap(ranking_weights, tokens | context_tokens[cand.doc_index])
             cand.type_match = has_answer_type(cand.text, question.expected, question.detail)
@@ -333,7 +334,7 @@ class ExtractiveAnswerer:
         # terms if there is one, else the best runner-up within the margin.
         if question.two_part and len(chosen) == 1 and runner_up is not None:
             chosen.append(runner_up)
-        if best.under and self._section_match(best, question, terms, only_heading=True) >= w.section_min:
+        if sections.share(best.under, unless_in=tokens_of[id(best)]) >= w.section_min:
             # The question asks about the section the best sentence sits in, named by
             # its heading only: the rest of that section answers too (the points under ④).
             rest = [c for c in candidates if c.doc_index == best.doc_index and c.under == best.under and c.start > best.start]
@@ -344,22 +345,6 @@ class ExtractiveAnswerer:
             for cand in chosen:
                 self._excerpt(cand, question, weights, documents[cand.doc_index].page_content)
         return Selection(chosen, False)
-
-    def _section_match(self, cand: Candidate, question: QuestionAnalysis, terms: "_Terms", *, only_heading: bool = False) -> float:
-        """Share of the words of a sentence's heading that the question names (or names in translation).
-
-        With ``only_heading``, 0 unless most of those words are missing from the
-        sentence itself: its heading, not the sentence, names the topic asked about.
-        """
-        words = {t for t in self.tokenize(cand.under) if len(t) >= 2 and not t.isdigit()}
-        if not words:
-            return 0.0
-        asked = set(question.terms).union(*terms.translations.values()) if terms.translations else set(question.terms)
-        own = set(self.tokenize(cand.text))
-        matched = words & asked
-        if only_heading and len(matched - own) < len(matched) / 2:
-            return 0.0  # the sentence names its topic itself
-        return len(matched) / len(words)
 
     def _excerpt(self, cand: Candidate, question: QuestionAnalysis, weights: dict[str, float], passage: str) -> None:
         """Cut a long sentence down to the clauses that answer (sets ``cand.excerpt``).
@@ -598,6 +583,33 @@ _JOINED_NAME = re.compile(r"([a-z]{2,})(\d{2,})")
 def _names(text: str) -> set[str]:
     """Acronyms, names with digits and numbers in a question, lower-cased (G7, DFFT, 2023)."""
     return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", text) if re.search(r"\d|[A-Z].*[A-Z]", w)}
+
+
+class _Sections:
+    """How much of a heading a question names, memoised per heading."""
+
+    def __init__(self, tokenize: Tokenizer, asked: set[str]) -> None:
+        self.tokenize = tokenize
+        self.asked = asked  # the question's terms and their translations
+        self._matched: dict[str, tuple[set[str], float]] = {}
+
+    def share(self, heading: str, *, unless_in: set[str] | None = None) -> float:
+        """Share of the heading's words that the question names (or names in translation).
+
+        With ``unless_in`` (a sentence's words), 0 unless most of the matched
+        words are missing from that sentence: its heading, not the sentence
+        itself, names the topic asked about.
+        """
+        if not heading:
+            return 0.0
+        if heading not in self._matched:
+            words = {t for t in self.tokenize(heading) if len(t) >= 2 and not t.isdigit()}
+            matched = words & self.asked
+            self._matched[heading] = (matched, len(matched) / len(words) if words else 0.0)
+        matched, share = self._matched[heading]
+        if unless_in is not None and len(matched - unless_in) < len(matched) / 2:
+            return 0.0  # the sentence names its topic itself
+        return share
 
 
 def _read_names(translations: dict[str, set[str]], documents: Sequence[Document]) -> set[str]:
