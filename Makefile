@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kotae-installed
 
-.PHONY: setup chat test eval bench browser clean
+.PHONY: setup chat test eval bench soak browser clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ eval: setup
 
 bench: setup
 	$(BIN)/kotae bench
+
+# Kills `kotae ingest` at random moments and checks the index after each kill (not part of `make test`).
+soak: setup
+	$(BIN)/python tests/soak_kill.py --kills $(or $(KILLS),300)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -135,13 +135,9 @@ class Assistant:
         elif index is None:
             opened = ensure_default_index(self.settings)
         else:
-            path = Path(index).expanduser()
-            if not path.exists():
-                raise IndexStateError(f"no index at {path}: create one with `kotae ingest PATH --index {path}`")
-            settings = self.settings
-            model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
-            embeddings = CachedEmbeddings(model)
-            opened = DocumentIndex.open(path, embeddings=embeddings, create=False)
+            from kotae.app.services import open_index
+
+            opened = open_index(index, self.settings, create=False)
         embeddings = opened.embeddings if isinstance(opened.embeddings, CachedEmbeddings) else CachedEmbeddings(opened.embeddings)
         answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, idf=opened.keyword_idf)
         first = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, selection="first")

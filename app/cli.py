@@ -105,20 +105,15 @@ def cli(verbose: bool) -> None:
 
 
 def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
-    from kotae.app.assistant import ensure_default_index
-    from kotae.app.embedding_cache import CachedEmbeddings
-    from kotae.index import DocumentIndex, load_embeddings
+    from kotae.app.services import open_index
 
-    _finish_swap((index or settings.default_index).expanduser())
     if index is None:
         progress = _Progress("indexing corpus/ (first use)")
         try:
-            return ensure_default_index(settings, progress=progress)
+            return open_index(None, settings, progress=progress)
         finally:
             progress.close()
-    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
-    embeddings = CachedEmbeddings(model)
-    return DocumentIndex.open(index, embeddings=embeddings, create=create)
+    return open_index(index, settings, create=create)
 
 
 @cli.command()
@@ -139,20 +134,20 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
       kotae ingest report.pdf notes.md --index my-index
       kotae ingest corpus/ --rebuild
     """
-    from kotae.app.embedding_cache import CachedEmbeddings
-    from kotae.index import DocumentIndex, load_embeddings
+    from kotae.app.services import load_cached_embeddings
+    from kotae.index import DocumentIndex
+    from kotae.index.rebuild import finish_swap, rebuild_folder, swap_in
 
     settings = _settings()
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError(f"not found: {', '.join(missing)}")
     target = (index or settings.default_index).expanduser()
-    _finish_swap(target)
-    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
-    embeddings = CachedEmbeddings(model)
+    finish_swap(target)
+    embeddings = load_cached_embeddings(settings)
     build_dir = target
     if rebuild and target.exists():
-        build_dir = target.with_name(target.name + ".rebuild")
+        build_dir = rebuild_folder(target)
         shutil.rmtree(build_dir, ignore_errors=True)
     opened = DocumentIndex.open(build_dir, embeddings=embeddings, create=True)
     progress = _Progress("indexing")
@@ -164,7 +159,7 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
     ok = sum(1 for r in results if r.status in ("indexed", "unchanged", "removed"))
     if build_dir != target:
         if ok:
-            _swap_in(build_dir, target)
+            swap_in(build_dir, target)
         else:  # nothing could be indexed: keep the index the user has rather than an empty one
             opened.close()
             shutil.rmtree(build_dir, ignore_errors=True)
@@ -177,33 +172,6 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
                f"{sum(r.status == 'rejected' for r in results)} rejected → {target}")
     if ok == 0:
         sys.exit(2)
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace ``target`` with the freshly built ``new`` folder, keeping one of them whole at every moment."""
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _finish_swap(target: Path) -> None:
-    """Complete a rebuild swap (see ``_swap_in``) that a crash cut short.
-
-    ``target.old`` exists only while a swap is under way; ``target.rebuild``
-    is swapped in only once it is complete. So a missing ``target`` beside
-    ``target.old`` means the new index is ready in ``target.rebuild`` (or,
-    if that is gone too, that ``target.old`` is the index to keep).
-    """
-    old = target.with_name(target.name + ".old")
-    if not old.is_dir():
-        return
-    if not target.exists():
-        new = target.with_name(target.name + ".rebuild")
-        (new if new.is_dir() else old).rename(target)
-        logger.warning("finished the interrupted rebuild of %s", target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _print_results(results: list[Any]) -> None:
@@ -241,10 +209,6 @@ def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | N
     settings = _settings(top_k=top_k, retriever=retriever, mode=mode, llm_base_url=llm_base_url,
                          llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout)
     prepare_question(question, limit=settings.max_question_chars)  # reject empty questions before loading models
-    if index is not None:
-        _finish_swap(index.expanduser())
-    if index is not None and not index.exists():
-        raise InputError(f"no index at {index}: create one with `kotae ingest PATH --index {index}`")
     assistant = Assistant(_open_index(index, settings, create=False), settings=settings)
     answer = assistant.ask(question)
     if as_json:

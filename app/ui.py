@@ -147,7 +147,7 @@ def launch(
 def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
     # Imported here: kotae.app.cli imports this module while it loads.
     from kotae.app.assistant import Assistant
-    from kotae.app.cli import _open_index
+    from kotae.app.services import open_index
     from kotae.app.settings import get_settings
 
     settings = get_settings()
@@ -164,7 +164,7 @@ def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
                    err=True)
     if index is None and not settings.default_index.exists():
         click.echo(f"kotae: first use: indexing {settings.corpus or 'corpus/'} (this takes a minute) …", err=True)
-    opened = _open_index(index, settings, create=True)
+    opened = open_index(index, settings, create=True)
     assistant = Assistant(opened, settings=settings)
     documents = opened.documents()
     click.echo(f"kotae: {len(documents)} documents, {opened.count()} passages in {opened.path}", err=True)

@@ -32,6 +32,7 @@ from kotae.index.manifest import (
     read_manifest,
     write_manifest,
 )
+from kotae.index.rebuild import finish_swap
 from kotae.index.retriever import MODES, HybridRetriever
 from kotae.index.store import DB_NAME, FaissVectorStore, damaged, execute_script
 from kotae.ingest import SUPPORTED_SUFFIXES, chunk_document, load_document, split_sentences
@@ -223,6 +224,7 @@ class DocumentIndex:
                 with another model, dimension, tokenizer or chunking; or it is damaged.
         """
         folder = Path(path).expanduser()
+        finish_swap(folder)  # a rebuild killed between its two renames
         if folder.exists() and not folder.is_dir():
             raise IndexStateError(f"{folder} is a file, not an index folder; choose a folder for the index.")
         if batch_chunks < 1:
@@ -456,13 +458,13 @@ class DocumentIndex:
                     results.append(FileResult(outcome.source, "indexed", len(outcome.chunks)))
                     source = outcome.source
                     if pending.chunks >= self._commit_threshold():
-                        self._commit(pending)
+                        _mark_skipped(results, self._commit(pending))
                         changed = True
                         pending = _Pending()
                 if progress is not None:
                     progress(done, len(files), source)
             if pending.files:
-                self._commit(pending)
+                _mark_skipped(results, self._commit(pending))
                 changed = True
             if changed:
                 self._touch_manifest()
@@ -597,19 +599,38 @@ class DocumentIndex:
             taken = set(view.rowids(ids)) - own
         return min(taken) if taken else None
 
-    def _commit(self, pending: _Pending) -> None:
-        """Write prepared files as one atomic change."""
+    def _commit(self, pending: _Pending) -> list[str]:
+        """Write prepared files as one atomic change.
+
+        What a document owns is read again inside the write transaction: the
+        catalogue this ingest started from may be stale, because another
+        process can commit between that read and this write (the write
+        transaction, ``BEGIN IMMEDIATE``, is what serialises writers). Deleting
+        the stale chunk list instead left the other writer's chunks in the
+        store with no document owning them.
+
+        Returns:
+            The sources of files left out because another document now holds
+            their chunk ids (a copy committed by another process meanwhile).
+        """
         stamp = now_iso()
+        skipped: list[str] = []
         with self._store.batch() as batch:
             for item in pending.files:
-                if item.replaces is not None:
-                    batch.delete(item.replaces.chunk_ids)
-                    sentences.delete(batch.conn, item.replaces.chunk_ids)
+                ids = [c.id for c in item.chunks]
+                own = _owned(batch.conn, item.path)
+                held = _owners(batch.conn, ids, exclude=item.path)
+                if held:
+                    logger.warning("%s: its chunks are now held by %s; left out", item.source, held[0])
+                    skipped.append(item.source)
+                    continue
+                batch.delete(own)
+                sentences.delete(batch.conn, own)
                 ids = batch.add(
                     [c.text for c in item.chunks],
                     item.vectors,
                     [c.metadata() for c in item.chunks],
-                    [c.id for c in item.chunks],
+                    ids,
                 )
                 if item.sentence_spans:
                     sentences.write(batch.conn, ids, item.sentence_spans, item.sentence_vectors)
@@ -618,14 +639,50 @@ class DocumentIndex:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (item.path, item.source, item.content_hash, len(ids), json.dumps(ids), stamp),
                 )
-        logger.info("committed %d files (%d chunks) to %s", len(pending.files), pending.chunks, self._path)
+        logger.info("committed %d files (%d chunks) to %s", len(pending.files) - len(skipped), pending.chunks, self._path)
+        return skipped
 
     def _remove_entries(self, entries: Sequence[_Entry]) -> None:
         with self._store.batch() as batch:
             for entry in entries:
-                batch.delete(entry.chunk_ids)
-                sentences.delete(batch.conn, entry.chunk_ids)
+                # The chunks the document owns now, not when the catalogue was read.
+                own = _owned(batch.conn, entry.path)
+                batch.delete(own)
+                sentences.delete(batch.conn, own)
                 batch.conn.execute("DELETE FROM documents WHERE path = ?", (entry.path,))
+
+    def check_consistency(self) -> list[str]:
+        """Problems with the index's invariant; empty when it holds.
+
+        The invariant: every passage belongs to exactly one document, every
+        document's passages exist, its ``chunks`` count is their number, every
+        passage has its vector, and no sentence vectors outlive their passage.
+        """
+        problems: list[str] = []
+        with self._store.view() as view:
+            rows = dict(view.query("SELECT id, rowid FROM chunks"))
+            owners: dict[str, str] = {}
+            for path, count, listed in view.query("SELECT path, chunks, chunk_ids FROM documents"):
+                ids = json.loads(listed)
+                if count != len(ids):
+                    problems.append(f"{path}: chunks = {count} but {len(ids)} ids listed")
+                for cid in ids:
+                    if cid in owners:
+                        problems.append(f"passage {cid} belongs to {owners[cid]} and {path}")
+                    owners[cid] = path
+                    if cid not in rows:
+                        problems.append(f"{path}: passage {cid} is missing")
+            orphans = set(rows) - set(owners)
+            if orphans:
+                problems.append(f"{len(orphans)} passages belong to no document (e.g. {min(orphans)})")
+            if view.count != len(rows):
+                problems.append(f"{len(rows)} passages but {view.count} vectors")
+            stray = view.query(
+                "SELECT count(*) FROM sentence_vectors WHERE chunk_id NOT IN (SELECT id FROM chunks)"
+            )[0][0]
+            if stray:
+                problems.append(f"{stray} sentence vector rows outlive their passage")
+        return problems
 
     def _touch_manifest(self) -> None:
         self._manifest["updated"] = now_iso()
@@ -634,6 +691,35 @@ class DocumentIndex:
             write_manifest(self._path, self._manifest)
         except OSError as exc:  # the time stamp is informative only
             logger.warning("could not update %s: %s", self._path / MANIFEST_NAME, exc)
+
+
+def _owned(conn: Any, path: str) -> list[str]:
+    """The chunk ids the document at ``path`` owns, read on ``conn`` (inside its transaction)."""
+    row = conn.execute("SELECT chunk_ids FROM documents WHERE path = ?", (path,)).fetchone()
+    return json.loads(row[0]) if row else []
+
+
+def _owners(conn: Any, ids: Sequence[str], *, exclude: str) -> list[str]:
+    """Documents other than ``exclude`` whose passages include one of ``ids``.
+
+    Chunk ids hash the content and the file name, so only a copy of the same
+    file under the same name (at another path) can hold them.
+    """
+    if not ids:
+        return []
+    wanted = set(ids)
+    present = [cid for cid in wanted if conn.execute("SELECT 1 FROM chunks WHERE id = ?", (cid,)).fetchone()]
+    if not present:
+        return []
+    rows = conn.execute("SELECT path, chunk_ids FROM documents WHERE path != ?", (exclude,)).fetchall()
+    return [path for path, listed in rows if wanted.intersection(json.loads(listed))]
+
+
+def _mark_skipped(results: list[FileResult], skipped: list[str]) -> None:
+    """Turn the results of files a commit left out into rejections."""
+    for i, result in enumerate(results):
+        if result.status == "indexed" and result.source in skipped:
+            results[i] = FileResult(result.source, "rejected", 0, "another process indexed a copy of it meanwhile")
 
 
 def _index_type(store: FaissVectorStore) -> str:

@@ -431,6 +431,16 @@ class FaissVectorStore(VectorStore):
 
     Scores are cosine similarities (inner products of L2-normalised vectors).
 
+    The invariant, at every moment a kill can land: every passage belongs to
+    exactly one live document of the ``documents`` table (which
+    :class:`~kotae.index.library.DocumentIndex` keeps in the same database), each
+    document's ``chunks`` count is the number of its passages, and every passage
+    has its vector. One :meth:`batch` is one SQLite write transaction plus a new
+    FAISS file named by generation, so a kill leaves the last committed state;
+    what a batch deletes must be read inside that transaction, never from an
+    earlier read, because another process may have committed in between
+    (:meth:`DocumentIndex.check_consistency` checks the invariant).
+
     Args:
         embedding: The embedding model used by the text-based methods.
         path: Folder of the store; created if missing.  ``None`` keeps the

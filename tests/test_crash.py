@@ -99,10 +99,9 @@ def _check_usable(index_path: Path, embeddings, question: str) -> int:
     from kotae.app import Assistant
     from kotae.index import DocumentIndex
 
-    if not index_path.exists():  # killed between the two renames of a rebuild: what the CLI does first
-        from kotae.app.cli import _finish_swap
+    from kotae.index.rebuild import finish_swap
 
-        _finish_swap(index_path)
+    finish_swap(index_path)  # killed between the two renames of a rebuild: what opening an index does first
     # A kill before the new index's manifest was written leaves no index yet:
     # creating it must work, and it holds nothing.
     create = not (index_path / "manifest.json").exists()
@@ -113,6 +112,7 @@ def _check_usable(index_path: Path, embeddings, question: str) -> int:
             listed = view.query("SELECT coalesce(sum(chunks), 0) FROM documents")[0][0]
             documents = view.query("SELECT count(*) FROM documents")[0][0]
             assert rows == view.count == listed, (rows, view.count, listed)
+        assert index.check_consistency() == []
         if create:
             assert documents == 0
         answer = Assistant(index).ask(question)
