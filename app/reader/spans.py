@@ -1,0 +1,142 @@
+"""Windows over (question, passage) pairs and the best span in a window's logits.
+
+Shared by training and answering, so both cut passages and read logits the
+same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Tokens per window (question, passage and special tokens together).
+MAX_LENGTH = 256
+#: Tokens shared by neighbouring windows of one long passage.
+STRIDE = 96
+#: Questions longer than this many tokens are cut, so the passage keeps its room.
+MAX_QUESTION_TOKENS = 64
+#: Longest answer, in tokens.
+MAX_ANSWER_TOKENS = 30
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a passage, as the reader sees it.
+
+    Attributes:
+        passage: Index of the passage the window reads.
+        input_ids: Token ids: ``<s> question </s></s> passage part </s>``.
+        context: Indices of the window's passage tokens (first, last + 1).
+        offsets: Character offsets into the passage, per token (``(0, 0)`` outside it).
+    """
+
+    passage: int
+    input_ids: list[int]
+    context: tuple[int, int]
+    offsets: list[tuple[int, int]]
+
+
+def trim_question(tokenizer: Any, question: str) -> str:
+    """The question, cut to :data:`MAX_QUESTION_TOKENS` tokens when longer."""
+    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= MAX_QUESTION_TOKENS:
+        return question
+    return question[: enc["offset_mapping"][MAX_QUESTION_TOKENS - 1][1]]
+
+
+def windows(
+    tokenizer: Any,
+    question: str,
+    passages: list[str],
+    *,
+    max_length: int = MAX_LENGTH,
+    stride: int = STRIDE,
+) -> list[Window]:
+    """Cut each passage into windows that each hold the whole question.
+
+    Args:
+        tokenizer: A fast tokenizer (offsets needed).
+        question: The question.
+        passages: The passage texts.
+        max_length: Tokens per window.
+        stride: Tokens shared by neighbouring windows.
+
+    Returns:
+        The windows of every passage, in passage order.
+    """
+    if not passages:
+        return []
+    question = trim_question(tokenizer, question)
+    enc = tokenizer(
+        [question] * len(passages),
+        passages,
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    out: list[Window] = []
+    for i, ids in enumerate(enc["input_ids"]):
+        seq = enc.sequence_ids(i)
+        ctx = [j for j, s in enumerate(seq) if s == 1]
+        if not ctx:
+            continue
+        offsets = [tuple(o) if s == 1 else (0, 0) for o, s in zip(enc["offset_mapping"][i], seq)]
+        out.append(Window(int(enc["overflow_to_sample_mapping"][i]), list(ids), (ctx[0], ctx[-1] + 1), offsets))
+    return out
+
+
+@dataclass(frozen=True)
+class Span:
+    """The best span of one window.
+
+    Attributes:
+        passage: Index of the passage.
+        start: First character of the span in the passage.
+        end: One past its last character.
+        score: Span logit (start + end) minus the window's no-answer logit.
+        null: The window's no-answer logit (start + end at ``<s>``).
+    """
+
+    passage: int
+    start: int
+    end: int
+    score: float
+    null: float
+
+
+def best_span(
+    window: Window,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    *,
+    max_answer_tokens: int = MAX_ANSWER_TOKENS,
+) -> Span:
+    """The highest-scoring span inside the window's passage tokens.
+
+    Args:
+        window: The window the logits belong to.
+        start_logits: Start logit per token.
+        end_logits: End logit per token.
+        max_answer_tokens: Longest span considered.
+
+    Returns:
+        The best span, scored against the window's no-answer logit.
+    """
+    a, b = window.context
+    s = start_logits[a:b].astype(np.float64)
+    e = end_logits[a:b].astype(np.float64)
+    n = b - a
+    # scores[i, j] = s[i] + e[j] for i <= j < i + max_answer_tokens; the rest masked out.
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices((n, n))
+    scores[(j < i) | (j - i >= max_answer_tokens)] = -np.inf
+    flat = int(np.argmax(scores))
+    si, ej = divmod(flat, n)
+    null = float(start_logits[0] + end_logits[0])
+    start = window.offsets[a + si][0]
+    end = window.offsets[a + ej][1]
+    return Span(window.passage, start, end, float(scores[si, ej]) - null, null)
