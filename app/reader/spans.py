@@ -140,3 +140,16 @@ def best_span(
     start = window.offsets[a + si][0]
     end = window.offsets[a + ej][1]
     return Span(window.passage, start, end, float(scores[si, ej]) - null, null)
+
+
+def pad(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """Token rows as (input ids, attention mask) tensors, padded to the longest row only."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return ids, mask

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from kotae.app.reader import squad
 from kotae.app.reader.model import WEIGHTS_DIR, WEIGHTS_FILE, build_model, save_delta, trainable_names
-from kotae.app.reader.spans import MAX_LENGTH, STRIDE, windows
+from kotae.app.reader.spans import MAX_LENGTH, STRIDE, pad, windows
 
 logger = logging.getLogger("kotae.reader.train")
 
@@ -140,12 +140,7 @@ def make_batches(features: dict[str, list], recipe: Recipe) -> list[list]:
 def _tensors(batch: list, pad_id: int):
     import torch
 
-    width = max(len(ids) for ids, _, _ in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, (row, _, _) in enumerate(batch):
-        ids[i, : len(row)] = torch.tensor(row)
-        mask[i, : len(row)] = 1
+    ids, mask = pad([row for row, _, _ in batch], pad_id)
     starts = torch.tensor([s for _, s, _ in batch])
     ends = torch.tensor([e for _, _, e in batch])
     return ids, mask, starts, ends

@@ -1,0 +1,87 @@
+"""Reading passages with the trained span model: the best span across all of them.
+
+Every passage is read in windows (:mod:`kotae.app.reader.spans`); a window's
+best span is scored against that window's own no-answer logit, which makes
+scores comparable between windows and passages. The highest wins; the
+question is unanswered when even that score is below the threshold
+calibrated on held-out training-side data (the model card's ``threshold``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kotae.app.reader.model import WEIGHTS_DIR, load_reader, read_card
+from kotae.app.reader.spans import Span, best_span, pad, windows
+
+logger = logging.getLogger(__name__)
+
+#: Windows run through the model at once.
+WINDOW_BATCH = 16
+
+
+class Reader:
+    """The trained extractive reader.
+
+    Args:
+        base_folder: kotae's converted e5 folder (the reader's frozen part).
+        weights: Folder with ``reader.safetensors`` and ``reader.json``.
+    """
+
+    def __init__(self, base_folder: Path, weights: Path = WEIGHTS_DIR) -> None:
+        from transformers import AutoTokenizer
+
+        self.card = read_card(weights)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(base_folder))
+        self.model = load_reader(base_folder, weights)
+        self.threshold = float(self.card.get("threshold", 0.0))
+        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+
+    def read(self, question: str, passages: list[str]) -> list[Span]:
+        """The best span of each passage, best first.
+
+        Args:
+            question: The question.
+            passages: Passage texts.
+
+        Returns:
+            One Span per passage that yields any (best score first).
+        """
+        wins = windows(self.tokenizer, question, passages)
+        if not wins:
+            return []
+        best: dict[int, Span] = {}
+        for start in range(0, len(wins), WINDOW_BATCH):
+            group = wins[start : start + WINDOW_BATCH]
+            s_logits, e_logits = self._logits([w.input_ids for w in group])
+            for w, s, e in zip(group, s_logits, e_logits):
+                span = best_span(w, s, e)
+                if span.end > span.start and (w.passage not in best or span.score > best[w.passage].score):
+                    best[w.passage] = span
+        return sorted(best.values(), key=lambda sp: -sp.score)
+
+    def _logits(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        ids, mask = pad(rows, self.tokenizer.pad_token_id)
+        with self._lock, torch.inference_mode():
+            s, e = self.model(ids, mask)
+        return s.float().numpy(), e.float().numpy()
+
+
+_loaded: dict[tuple[str, str], Reader] = {}
+_loaded_lock = threading.Lock()
+
+
+def shared_reader(base_folder: Path, weights: Path = WEIGHTS_DIR) -> Reader:
+    """One Reader per process and weights (loading takes a second or two)."""
+    key = (str(base_folder), str(weights))
+    with _loaded_lock:
+        if key not in _loaded:
+            _loaded[key] = Reader(base_folder, weights)
+        return _loaded[key]

