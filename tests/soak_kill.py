@@ -144,10 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     kills: Counter[str] = Counter()
     finished = 0
     violations: list[str] = []
+    stopped = []
+    # SIGTERM ends the soak early with its summary (to share the kills between several runs).
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
     with tempfile.TemporaryDirectory(prefix="kotae-soak-") as tmp:
         soak = Soak(Path(tmp), args.seed)
         rounds = 0
-        while sum(kills.values()) < args.kills:
+        while sum(kills.values()) < args.kills and not stopped:
             kind = KINDS[rounds % len(KINDS)]
             rounds += 1
             rebuild = soak.prepare(kind)
