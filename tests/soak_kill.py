@@ -30,6 +30,7 @@ from pathlib import Path
 
 KOTAE = [sys.executable, "-m", "kotae.app.cli"]
 KINDS = ("first build", "add", "edit", "remove", "rebuild")
+MAX_DOCS = 30
 
 
 def _note(i: int, version: int) -> str:
@@ -81,6 +82,16 @@ class Soak:
         if kind == "first build":
             shutil.rmtree(self.home)
             self.home.mkdir()
+        if kind == "first build":
+            for i in list(self.versions):
+                (self.docs / f"note-{i:03d}.txt").unlink()
+            self.versions.clear()
+        # The folder is kept small (at most MAX_DOCS files) so that a run stays
+        # seconds long however many rounds go by, and kills land in all of it.
+        while kind == "add" and len(self.versions) > MAX_DOCS - 12:
+            i = self.rng.choice(sorted(self.versions))
+            (self.docs / f"note-{i:03d}.txt").unlink()
+            del self.versions[i]
         if kind in ("first build", "add") or not self.versions:
             for _ in range(self.rng.randint(3, 12)):
                 self.versions[self.next_id] = 0
@@ -106,7 +117,12 @@ class Soak:
         if delay is not None and child.poll() is None:
             time.sleep(delay)
             child.send_signal(signal.SIGKILL)
-        return child.wait(timeout=300)
+        try:
+            return child.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            return None  # reported as a violation: a run that never ends
 
     def check(self) -> list[str]:
         """The invariant's violations (and any failure to open or answer)."""
@@ -161,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                 kills[kind] += 1
             elif status == 0:
                 finished += 1
+            elif status is None:
+                violations.append(f"round {rounds} ({kind}): kotae ingest did not finish in 600 s")
             else:
                 violations.append(f"round {rounds} ({kind}): kotae ingest exited with {status}")
             for problem in soak.check():
