@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wrong-abstain", type=float, default=0.05)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    print(json.dumps(calibrate(args.data, args.weights, per_language=args.per_language, max_wrong_abstain=args.max_wrong_abstain), indent=2))
+    sys.stdout.write(json.dumps(calibrate(args.data, args.weights, per_language=args.per_language, max_wrong_abstain=args.max_wrong_abstain), indent=2) + "\n")
 
 
 if __name__ == "__main__":
