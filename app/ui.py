@@ -159,14 +159,17 @@ def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
             "and change your documents. Set --auth user:password (or KOTAE_AUTH).",
             err=True,
         )
-    if index is not None and not index.exists():
-        click.echo(f"note: no index at {index} yet; starting an empty one (add documents in the Documents tab)",
-                   err=True)
+    # Checked again after opening: a folder missing because a rebuild was cut
+    # short between its renames is recovered there, not started empty.
+    missing = index is not None and not index.exists()
     if index is None and not settings.default_index.exists():
         click.echo(f"kotae: first use: indexing {settings.corpus or 'corpus/'} (this takes a minute) …", err=True)
     opened = open_index(index, settings, create=True)
     assistant = Assistant(opened, settings=settings)
     documents = opened.documents()
+    if missing and not documents:
+        click.echo(f"note: no index at {index} yet; starting an empty one (add documents in the Documents tab)",
+                   err=True)
     click.echo(f"kotae: {len(documents)} documents, {opened.count()} passages in {opened.path}", err=True)
     launch(assistant, settings=settings, host=host, port=port, auth=credentials)
 

@@ -142,3 +142,26 @@ def test_index_open_finishes_an_interrupted_rebuild_in_a_new_process(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "memo.txt" in done.stdout
     assert not (tmp_path / "index.old").exists()
+
+
+def test_web_ui_finishes_an_interrupted_rebuild(
+    tmp_path: Path, corpus_index_path: Path, monkeypatch
+) -> None:
+    # `kotae chat --index X` opens with create=True: without recovery it would
+    # silently start an empty index where the rebuilt one should be.
+    from click.testing import CliRunner
+
+    import kotae.app.ui as ui_module
+    from kotae.app.cli import cli
+
+    target = _interrupted_rebuild(tmp_path, corpus_index_path)
+    launched: list = []
+    monkeypatch.setattr(ui_module, "launch", lambda assistant, **kw: launched.append(assistant))
+    result = CliRunner().invoke(cli, ["chat", "--index", str(target)], env={"KOTAE_AUTH": ""})
+    assert result.exit_code == 0, result.output
+    assert "no index" not in result.output  # recovered, not started empty
+    (assistant,) = launched
+    assert [d.source for d in assistant.index.documents() if d.source.endswith("memo.txt")]
+    answer = assistant.ask("灯台守の会はどこで結成されましたか")
+    assert "青葉市" in answer.text and not answer.abstained
+    assert not (tmp_path / "index.old").exists() and not (tmp_path / "index.rebuild").exists()
