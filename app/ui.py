@@ -131,7 +131,7 @@ def launch(
         inbrowser=False,
         show_error=False,  # errors reach the user as one line in the chat, never a traceback
         allowed_paths=allowed_folders(settings),
-        max_file_size=int(settings.max_file_mb * 1_000_000),  # as the index counts it
+        max_file_size=settings.max_file_bytes,  # as the index counts it
         footer_links=["api"],
         ssr_mode=False,
         mcp_server=False,
@@ -145,7 +145,7 @@ def launch(
 
 
 def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
-    # Imported here: kotae.app.cli imports this module while it loads.
+    # Imported here: loading models is slow, and `kotae --help` imports this module.
     from kotae.app.assistant import Assistant
     from kotae.app.services import open_index
     from kotae.app.settings import get_settings
@@ -195,6 +195,6 @@ def chat_command(host: str, port: int, index: Path | None, auth: str | None) -> 
       kotae chat --port 8080 --index my-index
       KOTAE_AUTH=alice:s3cret kotae chat --host 0.0.0.0
     """
-    from kotae.app.cli import friendly_errors
+    from kotae.app.terminal import friendly_errors
 
     friendly_errors(_chat)(host, port, index, auth)

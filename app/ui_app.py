@@ -134,7 +134,7 @@ def build_app(assistant: Assistant, *, settings: Settings) -> gr.Blocks:
     """Build the web UI around one Assistant (see ``kotae.app.ui.build_app``)."""
     modes = ["extractive"] + (["llm"] if settings.llm_base_url else [])
     start_mode = settings.mode if settings.mode in modes else "extractive"
-    max_bytes = int(settings.max_file_mb * 1_000_000)  # as the index counts it
+    max_bytes = settings.max_file_bytes  # as the index counts it
     t = I18N
 
     def respond(

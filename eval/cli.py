@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kotae.ingest.errors import KotaeError
+from kotae.app import KotaeError
 
 
 @click.command("eval")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kotae.ingest.errors import InputError
+from kotae.app import InputError
 
 logger = logging.getLogger(__name__)
 

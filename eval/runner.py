@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from kotae.eval.dataset import Question
 from kotae.eval.scoring import RETRIEVAL_DEPTH, QuestionResult, score_question, summarize
-from kotae.ingest.errors import InputError
+from kotae.app import InputError
 
 logger = logging.getLogger(__name__)
 

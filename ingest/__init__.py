@@ -12,10 +12,11 @@ from __future__ import annotations
 from kotae.ingest.chunking import chunk_document, split_sentences
 from kotae.ingest.cleanup import clean_text
 from kotae.ingest.errors import DocumentError, IndexStateError, InputError, KotaeError, LLMError
-from kotae.ingest.loaders import SUPPORTED_SUFFIXES, load_document
+from kotae.ingest.loaders import DEFAULT_MAX_BYTES, SUPPORTED_SUFFIXES, load_document
 from kotae.ingest.types import Chunk, ChunkSettings, LoadedDocument, PageSpan
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "SUPPORTED_SUFFIXES",
     "Chunk",
     "ChunkSettings",

@@ -28,11 +28,8 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", 
 _PAGE_SEPARATOR = "\n\n"
 
 
-def _default_max_bytes() -> int:
-    # Imported here: ingest is the lowest layer and must not import the app at import time.
-    from kotae.app.settings import get_settings
-
-    return int(get_settings().max_file_mb * 1_000_000)
+#: The size limit when the caller gives none (the app passes ``KOTAE_MAX_FILE_MB``).
+DEFAULT_MAX_BYTES = 50_000_000
 
 
 def load_document(path: Path, *, max_bytes: int | None = None) -> LoadedDocument:
@@ -40,8 +37,7 @@ def load_document(path: Path, *, max_bytes: int | None = None) -> LoadedDocument
 
     Args:
         path: A .txt, .md, .html, .htm or .pdf file.
-        max_bytes: Reject larger files; defaults to ``KOTAE_MAX_FILE_MB``
-            (via kotae's settings).
+        max_bytes: Reject larger files; default :data:`DEFAULT_MAX_BYTES`.
 
     Returns:
         The document: file name, cleaned text, SHA-256 of the raw bytes, PDF
@@ -58,7 +54,7 @@ def load_document(path: Path, *, max_bytes: int | None = None) -> LoadedDocument
         allowed = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise DocumentError(f"type {suffix or '(none)'} is not supported; use one of {allowed}")
     if max_bytes is None:
-        max_bytes = _default_max_bytes()
+        max_bytes = DEFAULT_MAX_BYTES
     try:
         if not path.is_file():
             if path.exists():

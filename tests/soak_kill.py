@@ -110,7 +110,9 @@ class Soak:
     def run(self, rebuild: bool, delay: float | None) -> int | None:
         """Start ``kotae ingest``; kill it ``delay`` s after it opens the index (None: let it finish)."""
         args = [*KOTAE, "ingest", str(self.docs), "--index", str(self.index)] + (["--rebuild"] if rebuild else [])
-        child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env)
+        self.stderr = self.home.parent / "ingest-stderr.txt"  # why a run that was let finish failed
+        with self.stderr.open("wb") as err:
+            child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=self.env)
         deadline = time.monotonic() + 300
         while child.poll() is None and not _opened(child.pid, self.home) and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -180,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             elif status is None:
                 violations.append(f"round {rounds} ({kind}): kotae ingest did not finish in 600 s")
             else:
-                violations.append(f"round {rounds} ({kind}): kotae ingest exited with {status}")
+                said = soak.stderr.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+                violations.append(f"round {rounds} ({kind}): kotae ingest exited with {status}: {said[-1] if said else ''}")
             for problem in soak.check():
                 violations.append(f"round {rounds} ({kind}, killed after {delay}s): {problem}")
             if rounds % 25 == 0:

@@ -200,7 +200,7 @@ def _snapshot(index_path: Path, embeddings) -> set[tuple[str, str, int]]:
 
 
 def test_bad_files_are_reported_and_the_batch_carries_on(tmp_path: Path, corpus_index_path: Path, embeddings) -> None:
-    from kotae.app.cli import printable
+    from kotae.app.terminal import printable
 
     index = tmp_path / "index"
     shutil.copytree(corpus_index_path, index)

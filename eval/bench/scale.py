@@ -1,6 +1,6 @@
 """``kotae bench --scale``: how search and ingest behave from thousands to a million chunks.
 
-Two measurements, on synthetic corpora (:mod:`kotae.eval.bench_data`):
+Two measurements, on synthetic corpora (:mod:`kotae.eval.bench.data`):
 
 * **FAISS alone** at every size asked for: add throughput, single-query
   search latency, recall@10 against exact search, and index size on disk and
@@ -8,7 +8,7 @@ Two measurements, on synthetic corpora (:mod:`kotae.eval.bench_data`):
   beyond :data:`kotae.index.ann.EXACT_LIMIT` chunks.
 * **The whole store** (``DocumentIndex``: files, chunking, SQLite, BM25,
   FAISS, manifest) at the sizes up to :data:`STORE_MAX`, each in a fresh
-  process (``python -m kotae.eval.bench_scale store ...``) so that its peak
+  process (``python -m kotae.eval.bench.scale store ...``) so that its peak
   memory is its own.  Embedding is replaced by bank vectors plus noise during
   ingest, which isolates the index's own work; queries and answers then use
   the real model, and a new ``kotae ask`` process times the cold start on the
@@ -39,7 +39,7 @@ import faiss
 import numpy as np
 
 from kotae.app.embedding_cache import CachedEmbeddings
-from kotae.eval.bench_data import SyntheticEmbeddings, corpus_sentences, perturbed, write_documents
+from kotae.eval.bench.data import SyntheticEmbeddings, corpus_sentences, perturbed, write_documents
 from kotae.index import ann
 
 logger = logging.getLogger(__name__)
@@ -319,7 +319,7 @@ def run_store_process(
 ) -> dict[str, Any]:
     """:func:`store_scale` in a fresh Python process (its peak memory is its own)."""
     command = [
-        sys.executable, "-m", "kotae.eval.bench_scale", "store",
+        sys.executable, "-m", "kotae.eval.bench.scale", "store",
         "--chunks", str(chunks), "--corpus", str(corpus), "--bank", str(bank_path), "--questions", str(questions),
     ]  # fmt: skip
     _, _, status, stdout, stderr = run_watched(command, timeout=timeout)
@@ -452,7 +452,7 @@ def write_chart(path: Path, faiss_rows: Sequence[dict[str, Any]], store_rows: Se
 
 
 def _worker(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kotae.eval.bench_scale")
+    parser = argparse.ArgumentParser(prog="python -m kotae.eval.bench.scale")
     sub = parser.add_subparsers(dest="what", required=True)
     store = sub.add_parser("store", help="ingest and query a synthetic corpus; print JSON")
     store.add_argument("--chunks", type=int, required=True)
