@@ -12,6 +12,7 @@ from kotae.app.citing import cite
 from kotae.app.extractive import ExtractiveAnswerer
 from kotae.app.language import message
 from kotae.app.question import QuestionAnalysis
+from kotae.index.query_plan import QueryPlan
 
 
 def build_extractive_chain(retriever: BaseRetriever, answerer: ExtractiveAnswerer) -> Runnable[dict[str, Any], Answer]:
@@ -19,7 +20,10 @@ def build_extractive_chain(retriever: BaseRetriever, answerer: ExtractiveAnswere
 
     Its input is a dict with ``question`` (a :class:`QuestionAnalysis`) and
     ``query`` (the retrieval query: the question, or the question joined with
-    the previous one for a follow-up). Its output is an :class:`Answer`.
+    the previous one for a follow-up), and optionally ``plan``, the query's
+    :class:`QueryPlan` (made here otherwise): the retriever, the re-ranker and
+    the answerer share it, so the question is embedded and translated once.
+    Its output is an :class:`Answer`.
 
     Args:
         retriever: Any LangChain retriever returning passages with kotae's metadata.
@@ -30,12 +34,13 @@ def build_extractive_chain(retriever: BaseRetriever, answerer: ExtractiveAnswere
     """
 
     def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
-        return {**inputs, "documents": retriever.invoke(inputs["query"])}
+        plan = inputs.get("plan") or QueryPlan(inputs["query"], answerer.embeddings)
+        return {**inputs, "plan": plan, "documents": retriever.invoke(inputs["query"], plan=plan)}
 
     def answer(inputs: dict[str, Any]) -> dict[str, Any]:
         question: QuestionAnalysis = inputs["question"]
-        query_vector = answerer.embeddings.embed_query(inputs["query"])
-        selection = answerer.select(question, query_vector, inputs["documents"])
+        plan: QueryPlan = inputs["plan"]
+        selection = answerer.select(question, plan.vector, inputs["documents"], plan=plan)
         return {**inputs, "selection": selection}
 
     def make_answer(inputs: dict[str, Any]) -> Answer:

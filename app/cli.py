@@ -17,6 +17,7 @@ import click
 
 from kotae.app.settings import MODES, RETRIEVERS, Settings, get_settings
 from kotae.app.terminal import friendly_errors, printable
+from kotae.ingest import SUPPORTED_SUFFIXES
 from kotae.ingest.errors import InputError
 
 logger = logging.getLogger("kotae")
@@ -129,7 +130,7 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
             click.echo(f"note: nothing could be indexed, so {target} was left as it was", err=True)
     _print_results(results)
     if not results:
-        click.echo("note: no .txt .md .html .htm .pdf files found in the given paths", err=True)
+        click.echo(f"note: no {' '.join(sorted(SUPPORTED_SUFFIXES))} files found in the given paths", err=True)
     click.echo(f"{indexed} indexed, {sum(r.status == 'unchanged' for r in results)} unchanged, "
                f"{sum(r.status == 'removed' for r in results)} removed, "
                f"{sum(r.status == 'rejected' for r in results)} rejected → {target}")

@@ -30,6 +30,7 @@ from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis, has_answer_type, names_date, names_other_year, years
 from kotae.index import glossary, keyword
+from kotae.index.query_plan import QueryPlan
 
 logger = logging.getLogger(__name__)
 
@@ -225,13 +226,22 @@ class ExtractiveAnswerer:
                     under = sentence
         return found
 
-    def select(self, question: QuestionAnalysis, query_vector: Sequence[float], documents: Sequence[Document]) -> Selection:
+    def select(
+        self,
+        question: QuestionAnalysis,
+        query_vector: Sequence[float],
+        documents: Sequence[Document],
+        *,
+        plan: QueryPlan | None = None,
+    ) -> Selection:
         """Score the sentences of ``documents`` and pick the answer.
 
         Args:
             question: The analysed question.
             query_vector: The question's query embedding.
             documents: Retrieved passages, best first.
+            plan: The retrieval's plan for this question, whose glossary
+                translations are reused rather than looked up again.
 
         Returns:
             The chosen sentences, or an abstention with its reason.
@@ -257,7 +267,7 @@ class ExtractiveAnswerer:
         ]
         best_sim = float(sims.max())
         cand_tokens = [_with_name_parts(self.tokenize(c.text)) for c in candidates]
-        terms = self._terms(question, cand_tokens, documents)
+        terms = self._terms(question, cand_tokens, documents, plan)
         weights, idf, ranking_weights, known_share = terms.weights, terms.idf, terms.ranking_weights, terms.known_share
         for tokens in (*cand_tokens, *context_tokens):
             tokens |= {word for word, forms in terms.translations.items() if forms & tokens}
@@ -421,7 +431,9 @@ class ExtractiveAnswerer:
             return "the best sentence is about another year"
         return ""
 
-    def _terms(self, question: QuestionAnalysis, cand_tokens: list[set[str]], documents: Sequence[Document]) -> "_Terms":
+    def _terms(
+        self, question: QuestionAnalysis, cand_tokens: list[set[str]], documents: Sequence[Document], plan: QueryPlan | None
+    ) -> "_Terms":
         """Weigh the question's key terms for ranking and for abstention."""
         idf = self.idf(question.terms) if self.idf else dict.fromkeys(question.terms, 1.0)
         passages_language = detect_language(" ".join(d.page_content[:200] for d in documents[:3]))
@@ -435,7 +447,7 @@ class ExtractiveAnswerer:
         # happen to contain in a parenthesis says nothing about the answer.
         names = _names(question.text)
         vocabulary = set().union(*cand_tokens) if cand_tokens else set()
-        translations = self._translate(question, names, vocabulary, documents)
+        translations = self._translate(question, names, vocabulary, documents, plan)
         # A romanised name read exactly as a passage word (Takamatsu → 高松) is
         # that word, as G7 is G7: evidence of the topic, which a dictionary
         # translation (meeting → 会合) is not.
@@ -470,7 +482,12 @@ class ExtractiveAnswerer:
         )
 
     def _translate(
-        self, question: QuestionAnalysis, names: set[str], vocabulary: set[str], documents: Sequence[Document]
+        self,
+        question: QuestionAnalysis,
+        names: set[str],
+        vocabulary: set[str],
+        documents: Sequence[Document],
+        plan: QueryPlan | None,
     ) -> dict[str, set[str]]:
         """Map English question words to the passages' words by dictionary and by reading.
 
@@ -485,7 +502,11 @@ class ExtractiveAnswerer:
             return {t: r for d in documents for t, r in keyword.passage_readings(d.page_content).items() if t in vocabulary}
 
         words = [t for t in question.terms if t not in names]
-        mapping = glossary.word_translations(question.text, words, in_passages, self.tokenize, readings)
+        translated = None
+        if plan is not None and plan.for_query(question.text) and self.idf is not None:
+            # The index's translations, narrowed to the words these passages have.
+            translated = plan.translations(self.idf, within=vocabulary)
+        mapping = glossary.word_translations(question.text, words, in_passages, self.tokenize, readings, translated=translated)
         logger.debug("translated %s", mapping)
         return mapping
 

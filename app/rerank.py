@@ -22,6 +22,7 @@ from pydantic import ConfigDict
 
 from kotae.app.language import detect_language
 from kotae.index import glossary, keyword, tokenize_for_search
+from kotae.index.query_plan import QueryPlan
 
 
 class SentenceRerankRetriever(BaseRetriever):
@@ -52,13 +53,17 @@ class SentenceRerankRetriever(BaseRetriever):
     fusion_k: float = 10.0
     translated_weight: float = 0.1
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        # One plan for the index's retriever and the re-ranking: one embedding, one glossary run.
+        plan: QueryPlan = (kwargs.get("plan") and kwargs["plan"].for_query(query)) or QueryPlan(query, self.embeddings)
         if self.mode == "bm25":
-            return self.index.retriever(k=self.k, mode="bm25").invoke(query)
-        docs = self.index.retriever(k=max(self.pool, self.k), mode=self.mode).invoke(query)
+            return self.index.retriever(k=self.k, mode="bm25").invoke(query, plan=plan)
+        docs = self.index.retriever(k=max(self.pool, self.k), mode=self.mode).invoke(query, plan=plan)
         if len(docs) <= 1:
             return docs[: self.k]
-        query_vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        query_vector = np.asarray(plan.vector, dtype=np.float32)
         self._recall_stored(docs)
         owners: list[int] = []
         sentences: list[str] = []
@@ -75,7 +80,7 @@ class SentenceRerankRetriever(BaseRetriever):
             np.maximum.at(best, np.asarray(owners), sims)
         passage = np.array([float(d.metadata.get("dense_score", b)) for d, b in zip(docs, best)], dtype=np.float32)
         best = np.where(best < 0, passage, best)
-        mixed = self.mix * passage + (1 - self.mix) * best + self.translated_weight * self._translated_overlap(query, docs)
+        mixed = self.mix * passage + (1 - self.mix) * best + self.translated_weight * self._translated_overlap(plan, docs)
         by_mix = {int(i): rank for rank, i in enumerate(np.argsort(-mixed, kind="stable"))}
         fused = [1 / (self.fusion_k + rank + 1) + 1 / (self.fusion_k + by_mix[rank] + 1) for rank in range(len(docs))]
         order = sorted(range(len(docs)), key=lambda i: -fused[i])[: self.k]
@@ -99,12 +104,13 @@ class SentenceRerankRetriever(BaseRetriever):
                 text = doc.page_content
                 self.embeddings.remember([text[s:e] for s, e, _ in rows], [v for _, _, v in rows])
 
-    def _translated_overlap(self, query: str, docs: list[Document]) -> np.ndarray:
+    def _translated_overlap(self, plan: QueryPlan, docs: list[Document]) -> np.ndarray:
         """For an English question over Japanese passages: the share of its translated words each passage has.
 
         Within one language BM25 already weighs shared words, so this is zero there.
         Each English word counts by the rarity (idf) of its rarest translation.
         """
+        query = plan.text
         overlap = np.zeros(len(docs), dtype=np.float32)
         if detect_language(query) != "en" or detect_language(" ".join(d.page_content[:200] for d in docs[:3])) != "ja":
             return overlap
@@ -112,7 +118,10 @@ class SentenceRerankRetriever(BaseRetriever):
             return {t: r for doc in docs for t, r in keyword.passage_readings(doc.page_content).items()}
 
         words = list(dict.fromkeys(tokenize_for_search(query)))
-        mapping = glossary.word_translations(query, words, self.index.keyword_idf, tokenize_for_search, readings)
+        known = self.index.keyword_idf
+        mapping = glossary.word_translations(
+            query, words, known, tokenize_for_search, readings, translated=plan.translations(known)
+        )
         # The words of one phrase share its translations: count them once.
         groups = [set(g) for g in dict.fromkeys(frozenset(terms) for terms in mapping.values())]
         if not groups:

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kotae.index.embeddings import DEFAULT_MODEL, ENGINES
+from kotae.index.retriever import MODES as RETRIEVER_MODES
 from kotae.ingest import DEFAULT_MAX_BYTES
 from kotae.ingest.errors import InputError
 
-RETRIEVERS = ("hybrid", "dense", "bm25")
+RETRIEVERS = RETRIEVER_MODES  # the retriever modes, as the index defines them
 MODES = ("extractive", "llm")
 
 

@@ -15,7 +15,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-ALLOWED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf"})
+from kotae.ingest import SUPPORTED_SUFFIXES
+
+ALLOWED_SUFFIXES: frozenset[str] = SUPPORTED_SUFFIXES  # what ingest can read, and nothing else
 MAX_NAME_CHARS = 120
 
 # Characters that are unsafe or awkward in file names on some system.

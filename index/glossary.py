@@ -178,7 +178,7 @@ def translate(
     known: Callable[[Sequence[str]], dict[str, float | None]],
     tokenize: Callable[[str], list[str]],
     *,
-    limit: int = MAX_FORMS,
+    limit: int | None = MAX_FORMS,
 ) -> dict[str, list[str]]:
     """Japanese index terms for the English words and phrases of ``text``.
 
@@ -191,7 +191,7 @@ def translate(
         text: The question (or any English text).
         known: The index's term lookup (``keyword_idf``): None for an unknown term.
         tokenize: The index's search tokenizer, so forms become index terms.
-        limit: Japanese words kept per phrase.
+        limit: Japanese words kept per phrase (None: all).
 
     Returns:
         English phrase → index terms, for the phrases that found any.
@@ -217,7 +217,7 @@ def _index_terms(
     glossary: Glossary,
     known: Callable[[Sequence[str]], dict[str, float | None]],
     tokenize: Callable[[str], list[str]],
-    limit: int,
+    limit: int | None,
 ) -> list[str]:
     """The index terms of the glossary forms of ``keys``, best first, at most ``limit``."""
     forms = [form for key in keys for form in glossary.get(key, ())]
@@ -246,6 +246,8 @@ def word_translations(
     known: Callable[[Sequence[str]], dict[str, float | None]],
     tokenize: Callable[[str], list[str]],
     readings: Callable[[], dict[str, str]],
+    *,
+    translated: dict[str, list[str]] | None = None,
 ) -> dict[str, set[str]]:
     """The document terms each English word of a question stands for.
 
@@ -260,13 +262,16 @@ def word_translations(
         tokenize: The index's search tokenizer.
         readings: Gives the documents' terms with :func:`romanize` readings;
             called only when a word is left for it.
+        translated: :func:`translate` of ``text`` against ``known``, when the
+            caller has it already (a :class:`~kotae.index.query_plan.QueryPlan`).
 
     Returns:
         Word → document terms, for the words that found any.
     """
     wanted = set(words)
     mapping: dict[str, set[str]] = {}
-    for phrase, terms in translate(text, known, tokenize).items():
+    phrases = translate(text, known, tokenize) if translated is None else translated
+    for phrase, terms in phrases.items():
         for word in phrase.split():
             if word in wanted:
                 mapping.setdefault(word, set()).update(terms)

@@ -23,8 +23,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from kotae.index import glossary
 from kotae.index.keyword import tokenize_for_search
+from kotae.index.query_plan import QueryPlan
 from kotae.index.store import FaissVectorStore
 
 logger = logging.getLogger(__name__)
@@ -75,13 +75,16 @@ class HybridRetriever(BaseRetriever):
         use_bm25 = self.mode in ("hybrid", "bm25")
         # Embed before taking the view: the model is the slow part and must not
         # hold back a writer that is waiting to publish.
-        vector = self.store.embeddings.embed_query(query) if use_dense else None
+        # A plan made for this query (kwargs ``plan``) shares its vector and
+        # translations with the re-ranker and the answerer.
+        plan: QueryPlan = (kwargs.get("plan") and kwargs["plan"].for_query(query)) or QueryPlan(query, self.store.embeddings)
+        vector = plan.vector if use_dense else None
         terms = tokenize_for_search(query) if use_bm25 else []
         with self.store.view() as view:
             dense = view.dense(vector, pool) if vector is not None else []
             if use_bm25 and self.mode == "hybrid" and view.keyword_coverage(terms) < self.min_keyword_coverage:
                 # An English question over Japanese text: search with its words' translations.
-                translated = glossary.translate(query, view.keyword_idf, tokenize_for_search) if self.translate else {}
+                translated = plan.translations(view.keyword_idf) if self.translate else {}
                 known = [t for t, v in view.keyword_idf(terms).items() if v is not None]
                 terms = known + [t for forms in translated.values() for t in forms]
                 if not translated:

@@ -258,7 +258,7 @@ def test_a_folder_with_nothing_to_index_says_so(tmp_path: Path, corpus_index_pat
     (folder / "slides.pptx").write_bytes(b"PK\x03\x04")
     result = _cli("ingest", str(folder), "--index", str(index))
     assert result.exit_code == 2
-    assert "no .txt .md .html .htm .pdf files" in result.stderr
+    assert "no .htm .html .md .pdf .txt files found" in result.stderr
     assert len(_snapshot(index, embeddings)) == 2
 
 
