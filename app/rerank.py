@@ -57,7 +57,7 @@ class SentenceRerankRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         # One plan for the index's retriever and the re-ranking: one embedding, one glossary run.
-        plan: QueryPlan = (kwargs.get("plan") and kwargs["plan"].for_query(query)) or QueryPlan(query, self.embeddings)
+        plan = QueryPlan.reuse(kwargs.get("plan"), query, self.embeddings)
         if self.mode == "bm25":
             return self.index.retriever(k=self.k, mode="bm25").invoke(query, plan=plan)
         docs = self.index.retriever(k=max(self.pool, self.k), mode=self.mode).invoke(query, plan=plan)

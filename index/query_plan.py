@@ -62,3 +62,8 @@ class QueryPlan:
     def for_query(self, query: str) -> "QueryPlan | None":
         """This plan when it was made for ``query``; None otherwise (a caller's own query)."""
         return self if query == self.text else None
+
+    @classmethod
+    def reuse(cls, plan: "QueryPlan | None", query: str, embeddings: Any) -> "QueryPlan":
+        """``plan`` when it was made for ``query`` (a retriever's ``plan`` argument), else a new one."""
+        return (plan.for_query(query) if plan is not None else None) or cls(query, embeddings)

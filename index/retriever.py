@@ -77,7 +77,7 @@ class HybridRetriever(BaseRetriever):
         # hold back a writer that is waiting to publish.
         # A plan made for this query (kwargs ``plan``) shares its vector and
         # translations with the re-ranker and the answerer.
-        plan: QueryPlan = (kwargs.get("plan") and kwargs["plan"].for_query(query)) or QueryPlan(query, self.store.embeddings)
+        plan = QueryPlan.reuse(kwargs.get("plan"), query, self.store.embeddings)
         vector = plan.vector if use_dense else None
         terms = tokenize_for_search(query) if use_bm25 else []
         with self.store.view() as view:
