@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from kotae.app.settings import MODES, RETRIEVERS, Settings, get_settings
-from kotae.app.terminal import friendly_errors, printable
+from kotae.app.terminal import IngestBar, friendly_errors, printable
 from kotae.ingest import SUPPORTED_SUFFIXES
 from kotae.ingest.errors import InputError
 
@@ -25,28 +25,6 @@ logger = logging.getLogger("kotae")
 
 def _settings(**options: Any) -> Settings:
     return get_settings().with_options(**options)
-
-
-class _Progress:
-    """A tqdm bar fed by the index's ``(done, total, source)`` callback."""
-
-    def __init__(self, desc: str) -> None:
-        self.desc = desc
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int, source: str) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="file", file=sys.stderr, leave=False,
-                            disable=None)
-        self.bar.set_postfix_str(source[-30:], refresh=False)
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +50,7 @@ def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
     from kotae.app.services import open_index
 
     if index is None:
-        progress = _Progress("indexing corpus/ (first use)")
+        progress = IngestBar("indexing corpus/ (first use)")
         try:
             return open_index(None, settings, progress=progress)
         finally:
@@ -114,7 +92,7 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
         build_dir = rebuild_folder(target)
         shutil.rmtree(build_dir, ignore_errors=True)
     opened = DocumentIndex.open(build_dir, embeddings=embeddings, create=True, max_file_bytes=settings.max_file_bytes)
-    progress = _Progress("indexing")
+    progress = IngestBar("indexing")
     try:
         results = opened.ingest(list(paths), progress=progress, remove_missing=True)
     finally:

