@@ -1,11 +1,15 @@
-"""DocumentIndex: a folder of indexed documents, the one object the app talks to.
+"""DocumentIndex: a collection of indexed documents, the one object the app talks to.
 
-An index folder holds ``manifest.json`` (:mod:`kotae.index.manifest`) and a
-:class:`~kotae.index.store.FaissVectorStore`.  A ``documents`` table beside the
-chunks (same SQLite database, same transactions) records each indexed file by
-path with its content hash and chunk ids, which is what makes re-ingesting a
-folder incremental: unchanged files are skipped without being read twice or
-embedded, changed files replace their old chunks, and deleted ones can be removed.
+An index lives in a store (:mod:`kotae.index.store`): by default a folder
+holding ``manifest.json`` (:mod:`kotae.index.manifest`) and a
+:class:`~kotae.index.store.FaissVectorStore`; or a named collection in a
+PostgreSQL database (:class:`~kotae.index.store.postgres.PostgresStore`),
+which keeps its manifest in a table. The store's catalogue (same
+transactions as the passages) records each indexed file by path with its
+content hash and chunk ids, which is what makes re-ingesting a folder
+incremental: unchanged files are skipped without being read twice or
+embedded, changed files replace their old chunks, and deleted ones can be
+removed. This module talks to the store through :class:`~kotae.index.store.Store` only.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from kotae.index import keyword, sentences
+from kotae.index import keyword
 from kotae.index.passage_vectors import GROUP_PASSAGES, IngestProgress, embed_files, groups
 from kotae.index.manifest import (
     MANIFEST_NAME,
@@ -36,7 +40,7 @@ from kotae.index.manifest import (
 )
 from kotae.index.rebuild import finish_swap
 from kotae.index.retriever import MODES, HybridRetriever
-from kotae.index.store import DB_NAME, FaissVectorStore, damaged, execute_script
+from kotae.index.store import DB_NAME, CatalogueEntry, FaissVectorStore, Store, damaged
 from kotae.ingest import DEFAULT_MAX_BYTES, SUPPORTED_SUFFIXES, chunk_document, load_document, split_sentences
 from kotae.ingest.errors import DocumentError, IndexStateError, InputError
 from kotae.ingest.types import Chunk, ChunkSettings
@@ -53,20 +57,6 @@ Progress = Callable[[IngestProgress], None]
 # memory of a commit: 32768 chunks are about 50 MB of vectors and 300 MB of
 # transient keyword-index staging.
 _MAX_BATCH_CHUNKS = 32768
-
-_DOCUMENTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents(
-    path TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    chunks INTEGER NOT NULL,
-    chunk_ids TEXT NOT NULL,
-    added_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_by_hash ON documents(content_hash);
-CREATE INDEX IF NOT EXISTS documents_by_source ON documents(source)
-"""
-
 
 @dataclass(frozen=True)
 class FileResult:
@@ -104,12 +94,7 @@ class DocumentInfo:
     path: str = ""
 
 
-@dataclass(frozen=True)
-class _Entry:
-    path: str
-    source: str
-    content_hash: str
-    chunk_ids: tuple[str, ...]
+_Entry = CatalogueEntry
 
 
 @dataclass
@@ -177,16 +162,18 @@ class DocumentIndex:
     def __init__(
         self,
         path: Path,
-        store: FaissVectorStore,
+        store: Store,
         embeddings: Embeddings,
         chunk_settings: ChunkSettings,
         manifest: dict[str, Any],
         *,
         batch_chunks: int,
         max_file_bytes: int | None,
+        save_manifest: Callable[[dict[str, Any]], None],
     ) -> None:
         self._path = path
         self._store = store
+        self._save_manifest = save_manifest
         self._embeddings = embeddings
         self.chunk_settings = chunk_settings
         self._manifest = manifest
@@ -207,105 +194,67 @@ class DocumentIndex:
         rebuild: bool = False,
         max_file_bytes: int | None = None,
         batch_chunks: int = 256,
+        server: str | None = None,
     ) -> "DocumentIndex":
         """Open the index in ``path``, creating it if allowed.
 
         Args:
-            path: The index folder.
+            path: The index folder; with ``server``, the collection's name.
             embeddings: The embedding model; must be the one the index was built with.
             chunk_settings: Chunking for new indexes; None uses the index's own
                 (or the defaults for a new index).  Differing settings are refused.
             create: Create a new, empty index if there is none.
-            rebuild: Delete the index files in ``path`` first and start empty
-                (other files in the folder are left alone).
+            rebuild: Delete the index first and start empty (in a folder, only
+                the index files; other files are left alone).
             max_file_bytes: Files larger than this are rejected by :meth:`ingest`
                 (default: ``kotae.ingest.DEFAULT_MAX_BYTES``; the app passes
                 ``KOTAE_MAX_FILE_MB``).
             batch_chunks: Commit an ingest at least every this many new chunks
                 (more when the index is large, so rewrites stay proportional).
+            server: A ``postgresql://`` connection string: keep the index as a
+                collection in that database instead of a folder.
 
         Returns:
             The open index.
 
         Raises:
             IndexStateError: No index and ``create`` is False; the index was built
-                with another model, dimension, tokenizer or chunking; or it is damaged.
+                with another model, dimension, tokenizer or chunking; it is
+                damaged; or the server cannot be reached.
         """
-        folder = Path(path).expanduser()
-        finish_swap(folder)  # a rebuild killed between its two renames
-        if folder.exists() and not folder.is_dir():
-            raise IndexStateError(f"{folder} is a file, not an index folder; choose a folder for the index.")
         if batch_chunks < 1:
             raise InputError(f"batch_chunks must be at least 1, got {batch_chunks}")
-        if rebuild:
-            for leftover in _index_files(folder) if folder.is_dir() else []:
-                leftover.unlink(missing_ok=True)
-        model = _model_name(embeddings)
-        dimension = _dimension(embeddings)
-        weights = str(getattr(embeddings, "weights", "") or "")
-        has_manifest = (folder / MANIFEST_NAME).exists()
-        has_store = (folder / DB_NAME).exists()
-        if has_manifest and not has_store:
-            raise damaged(folder, f"{DB_NAME} is missing")
-        if not has_manifest and not has_store and not create:
-            raise IndexStateError(f"No index at {folder}; build one with `kotae ingest PATH --index {folder}`.")
-
-        manifest: dict[str, Any] | None = None
-        settings = chunk_settings or ChunkSettings()
-        if has_manifest:
-            manifest = read_manifest(folder)
-            settings = check_manifest(
-                manifest,
-                folder=folder,
-                model=model,
-                dimension=dimension,
-                tokenizer=keyword.TOKENIZER_DESCRIPTION,
-                chunk_settings=chunk_settings,
-            )
-            engine = str(getattr(embeddings, "engine", "sentence-transformers"))
-            if manifest.get("engine", engine) != engine:
-                # The engines run the same weights and agree to a cosine of 0.9999.
-                logger.info("index %s was built with the %s engine, now using %s", folder, manifest.get("engine"), engine)
-            elif manifest.get("weights") != weights:
-                logger.warning(
-                    "index %s was built with weights %r, now using %r (same model %s)",
-                    folder,
-                    manifest.get("weights"),
-                    weights,
-                    model,
-                )
-        store = FaissVectorStore(embeddings, path=folder, dimension=dimension)
+        if server:
+            opened = _open_collection(server, str(path), embeddings, chunk_settings, create=create, rebuild=rebuild)
+        else:
+            opened = _open_folder(Path(path).expanduser(), embeddings, chunk_settings, create=create, rebuild=rebuild)
+        store, manifest, save, folder, checked = opened
         try:
-            with store.view() as view:
-                tables = {r[0] for r in view.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not {"documents", "sentence_vectors"} <= tables:
-                with store.batch() as batch:
-                    execute_script(batch.conn, _DOCUMENTS_SCHEMA)
-                    execute_script(batch.conn, sentences.SCHEMA)
+            settings = checked or chunk_settings or ChunkSettings()
             if manifest is None:
                 # A store without a manifest is only acceptable if it is empty: a
                 # creation that was interrupted before the manifest was written.
                 with store.view() as view:
-                    documents = view.query("SELECT count(*) FROM documents")[0][0]
+                    documents = len(view.catalogue())
                 if store.count() or documents:
                     raise IndexStateError(
-                        f"The index at {folder} has no {MANIFEST_NAME}, so the model it was built with is "
+                        f"The index at {store.location} has no manifest, so the model it was built with is "
                         "unknown; rebuild it with `kotae ingest --rebuild PATH`."
                     )
                 if not create:
-                    raise IndexStateError(f"No index at {folder}; build one with `kotae ingest PATH --index {folder}`.")
+                    raise IndexStateError(f"No index at {store.location}; build one with `kotae ingest PATH --index {path}`.")
                 manifest = build_manifest(
-                    model=model,
-                    weights=weights,
-                    dimension=dimension,
+                    model=_model_name(embeddings),
+                    weights=str(getattr(embeddings, "weights", "") or ""),
+                    dimension=_dimension(embeddings),
                     chunk_settings=settings,
                     tokenizer=keyword.TOKENIZER_DESCRIPTION,
                     index_type=_index_type(store),
                     engine=str(getattr(embeddings, "engine", "sentence-transformers")),
                     precision=_precision(embeddings),
                 )
-                # Written last: a folder with a manifest always has a complete store.
-                write_manifest(folder, manifest)
+                # Written last: an index with a manifest always has a complete store.
+                save(manifest)
         except BaseException:
             store.close()
             raise
@@ -317,6 +266,7 @@ class DocumentIndex:
             manifest,
             batch_chunks=batch_chunks,
             max_file_bytes=max_file_bytes,
+            save_manifest=save,
         )
 
     def close(self) -> None:
@@ -334,8 +284,13 @@ class DocumentIndex:
 
     @property
     def path(self) -> Path:
-        """The index folder."""
+        """The index folder (for a server collection, its name as a path)."""
         return self._path
+
+    @property
+    def location(self) -> str:
+        """Where the index lives, safe to show: its folder, or the server (no password) and collection."""
+        return self._store.location
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -343,7 +298,7 @@ class DocumentIndex:
         return json.loads(json.dumps(self._manifest))
 
     @property
-    def store(self) -> FaissVectorStore:
+    def store(self) -> Store:
         """The underlying LangChain vector store."""
         return self._store
 
@@ -369,7 +324,7 @@ class DocumentIndex:
             text; chunks without stored vectors are left out.
         """
         with self._store.view() as view:
-            return sentences.read(view.query, chunk_ids, self._store.dimension or 0)
+            return view.sentence_vectors(chunk_ids, self._store.dimension or 0)
 
     def count(self) -> int:
         """Number of chunks indexed."""
@@ -378,10 +333,11 @@ class DocumentIndex:
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents, sorted by name."""
         with self._store.view() as view:
-            rows = view.query(
-                "SELECT source, chunks, added_at, content_hash, path FROM documents ORDER BY source, path"
-            )
-        return [DocumentInfo(source=r[0], chunks=r[1], added_at=r[2], content_hash=r[3], path=r[4]) for r in rows]
+            entries = view.catalogue()
+        return [
+            DocumentInfo(source=e.source, chunks=len(e.chunk_ids), added_at=e.added_at, content_hash=e.content_hash, path=e.path)
+            for e in entries
+        ]
 
     def retriever(self, *, k: int = 5, mode: str = "hybrid") -> HybridRetriever:
         """A LangChain retriever over this index.
@@ -398,8 +354,7 @@ class DocumentIndex:
 
     def _catalogue(self) -> dict[str, _Entry]:
         with self._store.view() as view:
-            rows = view.query("SELECT path, source, content_hash, chunk_ids FROM documents")
-        return {r[0]: _Entry(r[0], r[1], r[2], tuple(json.loads(r[3]))) for r in rows}
+            return {entry.path: entry for entry in view.catalogue()}
 
     # ------------------------------------------------------------------ writing
 
@@ -633,14 +588,13 @@ class DocumentIndex:
         with self._store.batch() as batch:
             for item in pending.files:
                 ids = [c.id for c in item.chunks]
-                own = _owned(batch.conn, item.path)
-                held = _owners(batch.conn, ids, exclude=item.path)
+                own = batch.owned(item.path)
+                held = batch.owners(ids, exclude=item.path)
                 if held:
                     logger.warning("%s: its chunks are now held by %s; left out", item.source, held[0])
                     skipped.append(item.source)
                     continue
-                batch.delete(own)
-                sentences.delete(batch.conn, own)
+                batch.delete(own)  # with their sentence vectors
                 ids = batch.add(
                     [c.text for c in item.chunks],
                     item.vectors,
@@ -648,12 +602,8 @@ class DocumentIndex:
                     ids,
                 )
                 if item.sentence_spans:
-                    sentences.write(batch.conn, ids, item.sentence_spans, item.sentence_vectors)
-                batch.conn.execute(
-                    "INSERT OR REPLACE INTO documents(path, source, content_hash, chunks, chunk_ids, added_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (item.path, item.source, item.content_hash, len(ids), json.dumps(ids), stamp),
-                )
+                    batch.put_sentences(ids, item.sentence_spans, item.sentence_vectors)
+                batch.put_document(CatalogueEntry(item.path, item.source, item.content_hash, tuple(ids), stamp))
         logger.info(
             "committed %d files (%d chunks) to %s in %.2f s",
             len(pending.files) - len(skipped), pending.chunks, self._path, time.perf_counter() - started,
@@ -664,10 +614,8 @@ class DocumentIndex:
         with self._store.batch() as batch:
             for entry in entries:
                 # The chunks the document owns now, not when the catalogue was read.
-                own = _owned(batch.conn, entry.path)
-                batch.delete(own)
-                sentences.delete(batch.conn, own)
-                batch.conn.execute("DELETE FROM documents WHERE path = ?", (entry.path,))
+                batch.delete(batch.owned(entry.path))
+                batch.drop_document(entry.path)
 
     def check_consistency(self) -> list[str]:
         """Problems with the index's invariant; empty when it holds.
@@ -678,13 +626,11 @@ class DocumentIndex:
         """
         problems: list[str] = []
         with self._store.view() as view:
-            rows = dict(view.query("SELECT id, rowid FROM chunks"))
+            rows = view.passage_ids()
             owners: dict[str, str] = {}
-            for path, count, listed in view.query("SELECT path, chunks, chunk_ids FROM documents"):
-                ids = json.loads(listed)
-                if count != len(ids):
-                    problems.append(f"{path}: chunks = {count} but {len(ids)} ids listed")
-                for cid in ids:
+            for entry in view.catalogue():
+                path = entry.path
+                for cid in entry.chunk_ids:
                     if cid in owners:
                         problems.append(f"passage {cid} belongs to {owners[cid]} and {path}")
                     owners[cid] = path
@@ -695,9 +641,7 @@ class DocumentIndex:
                 problems.append(f"{len(orphans)} passages belong to no document (e.g. {min(orphans)})")
             if view.count != len(rows):
                 problems.append(f"{len(rows)} passages but {view.count} vectors")
-            stray = view.query(
-                "SELECT count(*) FROM sentence_vectors WHERE chunk_id NOT IN (SELECT id FROM chunks)"
-            )[0][0]
+            stray = view.stray_sentence_rows()
             if stray:
                 problems.append(f"{stray} sentence vector rows outlive their passage")
         return problems
@@ -709,31 +653,9 @@ class DocumentIndex:
         self._manifest["precision"] = "+".join(sorted(made))
         self._manifest["index_type"] = _index_type(self._store)  # exact or IVF, by size
         try:
-            write_manifest(self._path, self._manifest)
+            self._save_manifest(self._manifest)
         except OSError as exc:  # the time stamp is informative only
-            logger.warning("could not update %s: %s", self._path / MANIFEST_NAME, exc)
-
-
-def _owned(conn: Any, path: str) -> list[str]:
-    """The chunk ids the document at ``path`` owns, read on ``conn`` (inside its transaction)."""
-    row = conn.execute("SELECT chunk_ids FROM documents WHERE path = ?", (path,)).fetchone()
-    return json.loads(row[0]) if row else []
-
-
-def _owners(conn: Any, ids: Sequence[str], *, exclude: str) -> list[str]:
-    """Documents other than ``exclude`` whose passages include one of ``ids``.
-
-    Chunk ids hash the content and the file name, so only a copy of the same
-    file under the same name (at another path) can hold them.
-    """
-    if not ids:
-        return []
-    wanted = set(ids)
-    present = [cid for cid in wanted if conn.execute("SELECT 1 FROM chunks WHERE id = ?", (cid,)).fetchone()]
-    if not present:
-        return []
-    rows = conn.execute("SELECT path, chunk_ids FROM documents WHERE path != ?", (exclude,)).fetchall()
-    return [path for path, listed in rows if wanted.intersection(json.loads(listed))]
+            logger.warning("could not update the manifest of %s: %s", self._store.location, exc)
 
 
 def _mark_skipped(results: list[FileResult], skipped: list[str]) -> None:
@@ -743,7 +665,78 @@ def _mark_skipped(results: list[FileResult], skipped: list[str]) -> None:
             results[i] = FileResult(result.source, "rejected", 0, "another process indexed a copy of it meanwhile")
 
 
-def _index_type(store: FaissVectorStore) -> str:
+# An opened store: the store, its manifest (None for a new one), how to save it, the folder, the checked chunking.
+_Opened = tuple[Store, "dict[str, Any] | None", Callable[[dict[str, Any]], None], Path, "ChunkSettings | None"]
+
+
+def _open_folder(
+    folder: Path, embeddings: Embeddings, chunk_settings: ChunkSettings | None, *, create: bool, rebuild: bool
+) -> _Opened:
+    """The embedded store in ``folder`` with its manifest (checked before the store is touched)."""
+    finish_swap(folder)  # a rebuild killed between its two renames
+    if folder.exists() and not folder.is_dir():
+        raise IndexStateError(f"{folder} is a file, not an index folder; choose a folder for the index.")
+    if rebuild:
+        for leftover in _index_files(folder) if folder.is_dir() else []:
+            leftover.unlink(missing_ok=True)
+    has_manifest = (folder / MANIFEST_NAME).exists()
+    has_store = (folder / DB_NAME).exists()
+    if has_manifest and not has_store:
+        raise damaged(folder, f"{DB_NAME} is missing")
+    if not has_manifest and not has_store and not create:
+        raise IndexStateError(f"No index at {folder}; build one with `kotae ingest PATH --index {folder}`.")
+    manifest = read_manifest(folder) if has_manifest else None
+    # Refused before the store is opened.
+    settings = _check(manifest, str(folder), embeddings, chunk_settings) if manifest is not None else None
+    store = FaissVectorStore(embeddings, path=folder, dimension=_dimension(embeddings))
+    return store, manifest, lambda m: write_manifest(folder, m), folder, settings
+
+
+def _open_collection(
+    url: str, name: str, embeddings: Embeddings, chunk_settings: ChunkSettings | None, *, create: bool, rebuild: bool
+) -> _Opened:
+    """The collection ``name`` in the PostgreSQL database at ``url``, with its manifest.
+
+    Imported here: psycopg is needed only by those who use a server.
+    """
+    from kotae.index.store.postgres import PostgresStore
+
+    store = PostgresStore(embeddings, url=url, collection=name, dimension=_dimension(embeddings), create=create, rebuild=rebuild)
+    try:
+        manifest = store.read_manifest()
+        settings = _check(manifest, store.location, embeddings, chunk_settings) if manifest is not None else None
+    except BaseException:
+        store.close()
+        raise
+    return store, manifest, store.write_manifest, Path(name), settings
+
+
+def _check(
+    manifest: dict[str, Any], where: str, embeddings: Embeddings, chunk_settings: ChunkSettings | None
+) -> ChunkSettings:
+    """Refuse an index built with another model or settings; returns its chunking."""
+    model = _model_name(embeddings)
+    weights = str(getattr(embeddings, "weights", "") or "")
+    settings = check_manifest(
+        manifest,
+        folder=where,
+        model=model,
+        dimension=_dimension(embeddings),
+        tokenizer=keyword.TOKENIZER_DESCRIPTION,
+        chunk_settings=chunk_settings,
+    )
+    engine = str(getattr(embeddings, "engine", "sentence-transformers"))
+    if manifest.get("engine", engine) != engine:
+        # The engines run the same weights and agree to a cosine of 0.9999.
+        logger.info("index %s was built with the %s engine, now using %s", where, manifest.get("engine"), engine)
+    elif manifest.get("weights") != weights:
+        logger.warning(
+            "index %s was built with weights %r, now using %r (same model %s)", where, manifest.get("weights"), weights, model
+        )
+    return settings
+
+
+def _index_type(store: Store) -> str:
     return f"{store.index_type}+bm25(k1={keyword.K1},b={keyword.B})"
 
 

@@ -110,7 +110,7 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 def check_manifest(
     manifest: dict[str, Any],
     *,
-    folder: Path,
+    folder: str | Path,
     model: str,
     dimension: int,
     tokenizer: str,
@@ -120,7 +120,7 @@ def check_manifest(
 
     Args:
         manifest: The index's manifest.
-        folder: The index folder (for messages).
+        folder: Where the index is (for messages).
         model: The configured embedding model.
         dimension: Its vector size.
         tokenizer: The keyword tokenizer of this version.

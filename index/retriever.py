@@ -1,8 +1,10 @@
-"""Hybrid retrieval: dense (FAISS) and keyword (BM25) rankings fused by reciprocal rank.
+"""Hybrid retrieval: dense and keyword (BM25) rankings fused by reciprocal rank.
 
 Reciprocal-rank fusion (Cormack et al., 2009) adds ``1 / (rrf_k + rank)`` over
 the rankings a chunk appears in.  It needs no score calibration between the
 two retrievers, which is why it is used instead of a weighted sum of scores.
+The store runs the fusion (:meth:`~kotae.index.store.StoreReader.hybrid`),
+so a database server does it in one query.
 
 In hybrid mode the BM25 ranking only takes part when at least half of the
 query's distinct terms occur somewhere in the index.  Below that the query is
@@ -25,7 +27,7 @@ from pydantic import ConfigDict, Field
 
 from kotae.index.keyword import tokenize_for_search
 from kotae.index.query_plan import QueryPlan
-from kotae.index.store import FaissVectorStore
+from kotae.index.store import RRF_K, Store
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +60,10 @@ class HybridRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: FaissVectorStore
+    store: Store
     k: int = Field(default=5, ge=1, le=200)
     mode: Mode = "hybrid"
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int = Field(default=RRF_K, ge=1)
     pool: int | None = Field(default=None, ge=1)
     min_keyword_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     translate: bool = True
@@ -81,7 +83,6 @@ class HybridRetriever(BaseRetriever):
         vector = plan.vector if use_dense else None
         terms = tokenize_for_search(query) if use_bm25 else []
         with self.store.view() as view:
-            dense = view.dense(vector, pool) if vector is not None else []
             if use_bm25 and self.mode == "hybrid" and view.keyword_coverage(terms) < self.min_keyword_coverage:
                 # An English question over Japanese text: search with its words' translations.
                 translated = plan.translations(view.keyword_idf) if self.translate else {}
@@ -90,32 +91,21 @@ class HybridRetriever(BaseRetriever):
                 if not translated:
                     logger.debug("BM25 left out: too few terms of %r occur in the index", query)
                     use_bm25 = False
-            sparse = view.keyword(terms, pool) if use_bm25 else []
-            fused: dict[int, float] = {}
-            for ranking in (dense, sparse):
-                for rank, (rowid, _) in enumerate(ranking, 1):
-                    fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (self.rrf_k + rank)
-            best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
-            dense_scores = {r: s for r, s in dense}
-            if vector is not None:
-                missing = [r for r in best if r not in dense_scores]
-                dense_scores.update(view.similarity(vector, missing))
-            docs = view.documents(best)
-        dense_rank = {r: i for i, (r, _) in enumerate(dense, 1)}
-        bm25 = {r: (i, s) for i, (r, s) in enumerate(sparse, 1)}
+            fused = view.hybrid(vector, terms if use_bm25 else [], pool, k, self.rrf_k)
+            docs = view.documents(f.rowid for f in fused)
         out: list[Document] = []
-        for rowid in best:
-            doc = docs.get(rowid)
+        for hit in fused:
+            doc = docs.get(hit.rowid)
             if doc is None:
                 continue
             meta = dict(doc.metadata)
             meta["id"] = doc.id
-            meta["score"] = fused[rowid]
-            if rowid in dense_scores:
-                meta["dense_score"] = dense_scores[rowid]
-            if rowid in dense_rank:
-                meta["rank_dense"] = dense_rank[rowid]
-            if rowid in bm25:
-                meta["rank_bm25"], meta["bm25_score"] = bm25[rowid]
+            meta["score"] = hit.score
+            if hit.dense_score is not None:
+                meta["dense_score"] = hit.dense_score
+            if hit.dense_rank is not None:
+                meta["rank_dense"] = hit.dense_rank
+            if hit.bm25_rank is not None:
+                meta["rank_bm25"], meta["bm25_score"] = hit.bm25_rank, hit.bm25_score
             out.append(Document(id=doc.id, page_content=doc.page_content, metadata=meta))
         return out

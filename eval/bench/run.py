@@ -190,7 +190,7 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         if options.plain_encode:
             say(f"plain float32 encode of the same {chunks} passages")
             with index.store.view() as view:
-                texts = [row[0] for row in view.query("SELECT text FROM chunks ORDER BY rowid")]
+                texts = view.texts()
             plain = load_embeddings(settings.model, cache_dir=settings.model_cache, engine="sentence-transformers",
                                     precision="float32")  # fmt: skip
             encoder = bench_encoder(texts, plain.client, ingest_s)

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +44,10 @@ import faiss
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
-from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from kotae.index import ann, keyword
+from kotae.index.store import sqlite_catalogue as catalogue
+from kotae.index.store.base import REBUILD_HINT, RRF_K, CatalogueEntry, Fused, ViewBackedVectorStore, normalize, rrf
 from kotae.ingest.errors import IndexStateError, InputError
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 DB_NAME = "store.sqlite3"
 STORE_FORMAT = 1
 INDEX_TYPE = ann.EXACT_TYPE  # the type of a new index; see index_type for the one in use
-REBUILD_HINT = "rebuild it with `kotae ingest --rebuild PATH`"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -113,22 +112,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _normalize(vectors: Any, dimension: int | None) -> np.ndarray:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim == 1:
-        matrix = matrix.reshape(1, -1)
-    if matrix.ndim != 2 or matrix.shape[1] == 0:
-        raise InputError(f"expected a list of vectors, got an array of shape {matrix.shape}")
-    if dimension is not None and matrix.shape[1] != dimension:
-        raise IndexStateError(
-            f"The embedding model gives {matrix.shape[1]}-dimensional vectors but the index holds "
-            f"{dimension}-dimensional ones, so it was built with another model; {REBUILD_HINT}."
-        )
-    if not np.isfinite(matrix).all():
-        raise InputError("the embedding model returned NaN or infinite values")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(matrix / norms, dtype=np.float32)
+_normalize = normalize
 
 
 class _RWLock:
@@ -317,9 +301,57 @@ class StoreView:
                 out[cid] = rowid
         return out
 
+    def hybrid(
+        self, vector: Sequence[float] | np.ndarray | None, terms: Sequence[str], pool: int, k: int, rrf_k: int = RRF_K
+    ) -> list[Fused]:
+        """The ``pool`` best of the dense and the keyword ranking, fused by reciprocal rank.
+
+        Args:
+            vector: The query embedding (None: keyword ranking only).
+            terms: Keyword query terms (empty: dense ranking only).
+            pool: Candidates taken from each ranking.
+            k: Fused results kept.
+            rrf_k: The fusion constant.
+
+        Returns:
+            The fused passages, best first; each has its cosine to the query
+            when a vector was given, also where only BM25 found it.
+        """
+        dense = self.dense(vector, pool) if vector is not None else []
+        sparse = self.keyword(terms, pool) if terms else []
+        fused = rrf(dense, sparse, k, rrf_k)
+        if vector is None:
+            return fused
+        missing = self.similarity(vector, [f.rowid for f in fused if f.dense_score is None])
+        return [f if f.dense_score is not None or f.rowid not in missing else _with_cosine(f, missing[f.rowid]) for f in fused]
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        """Every indexed document, sorted by source then path."""
+        return catalogue.catalogue(self._conn)
+
+    def sentence_vectors(self, chunk_ids: Sequence[str], dimension: int) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        """``chunk id -> [(start, end, vector)]`` of the sentences stored at ingest."""
+        return catalogue.sentence_vectors(self._conn, chunk_ids, dimension)
+
+    def passage_ids(self) -> dict[str, int]:
+        """Every chunk id with its row id."""
+        return dict(self._conn.execute("SELECT id, rowid FROM chunks").fetchall())
+
+    def stray_sentence_rows(self) -> int:
+        """Sentence-vector rows whose chunk is gone."""
+        return catalogue.stray_sentence_rows(self._conn)
+
+    def texts(self) -> list[str]:
+        """Every chunk text, in row order."""
+        return [row[0] for row in self._conn.execute("SELECT text FROM chunks ORDER BY rowid")]
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only SQL query against this state (for tables kept beside the chunks)."""
+        """Run a read-only SQL query against this state (SQLite backend only; for tests and tools)."""
         return self._conn.execute(sql, params).fetchall()
+
+
+def _with_cosine(fused: Fused, cosine: float) -> Fused:
+    return Fused(fused.rowid, fused.score, fused.dense_rank, cosine, fused.bm25_rank, fused.bm25_score)
 
 
 class WriteBatch:
@@ -410,6 +442,7 @@ class WriteBatch:
     def clear(self) -> None:
         """Remove every chunk."""
         self.conn.execute("DELETE FROM chunks")
+        self.conn.execute("DELETE FROM sentence_vectors")
         self._added.clear()
         self._removed.clear()
         self._cleared = True
@@ -421,12 +454,33 @@ class WriteBatch:
             return 0
         rowid = int(row[0])
         self.conn.execute("DELETE FROM chunks WHERE rowid = ?", (rowid,))
+        catalogue.drop_sentences(self.conn, [cid])
         if self._added.pop(rowid, None) is None:
             self._removed.add(rowid)
         return 1
 
+    def owned(self, path: str) -> list[str]:
+        """The chunk ids the document at ``path`` owns, read inside this transaction."""
+        return catalogue.owned(self.conn, path)
 
-class FaissVectorStore(VectorStore):
+    def owners(self, ids: Sequence[str], *, exclude: str) -> list[str]:
+        """Paths of documents other than ``exclude`` that own one of ``ids``."""
+        return catalogue.owners(self.conn, ids, exclude=exclude) if ids else []
+
+    def put_document(self, entry: CatalogueEntry) -> None:
+        """Record (or replace) a document in the catalogue."""
+        catalogue.put_document(self.conn, entry)
+
+    def drop_document(self, path: str) -> None:
+        """Forget a document (its passages are deleted separately)."""
+        catalogue.drop_document(self.conn, path)
+
+    def put_sentences(self, chunk_ids: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], blobs: Sequence[bytes]) -> None:
+        """Store the sentence vectors of chunks (quantised blobs)."""
+        catalogue.put_sentences(self.conn, chunk_ids, spans, blobs)
+
+
+class FaissVectorStore(ViewBackedVectorStore):
     """A persistent, crash-safe LangChain vector store (FAISS + SQLite).
 
     Scores are cosine similarities (inner products of L2-normalised vectors).
@@ -521,7 +575,7 @@ class FaissVectorStore(VectorStore):
         conn = self._conn
         assert conn is not None
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        needed = {"meta", "chunks"} | ({"bm25_docs", "bm25_terms"} if self._keyword else set())
+        needed = {"meta", "chunks", *catalogue.TABLES} | ({"bm25_docs", "bm25_terms"} if self._keyword else set())
         if not self._keyword and {"bm25_docs", "bm25_terms"} & tables:
             # Postings would fall out of step with the chunks; they are rebuilt if wanted again.
             conn.execute("BEGIN IMMEDIATE")
@@ -532,6 +586,7 @@ class FaissVectorStore(VectorStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 execute_script(conn, _SCHEMA)
+                execute_script(conn, catalogue.SCHEMA)
                 if self._keyword:
                     keyword.create_schema(conn)
                     # Postings of chunks added while no keyword index was kept.
@@ -698,6 +753,11 @@ class FaissVectorStore(VectorStore):
         return self._snapshot.generation
 
     @property
+    def location(self) -> str:
+        """The store folder."""
+        return str(self.folder)
+
+    @property
     def index_type(self) -> str:
         """The FAISS index in use, e.g. ``faiss:IndexIDMap2(IndexFlatIP),l2-normalized``."""
         return ann.describe(self._snapshot.index)
@@ -750,93 +810,6 @@ class FaissVectorStore(VectorStore):
                 if snapshot.generation > self._snapshot.generation:
                     logger.info("index %s changed on disk; reloaded generation %d", self.folder, snapshot.generation)
                     self._snapshot = snapshot
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Chunks by id, in the order given; unknown ids are left out."""
-        with self.view() as view:
-            rowids = view.rowids(list(ids))
-            docs = view.documents(rowids.values())
-        return [docs[rowids[cid]] for cid in ids if cid in rowids and rowids[cid] in docs]
-
-    def similarity_search_with_score_by_vector(
-        self,
-        embedding: Sequence[float],
-        k: int = 4,
-        *,
-        filter: dict[str, Any] | Callable[[dict[str, Any]], bool] | None = None,
-        **kwargs: Any,
-    ) -> list[tuple[Document, float]]:
-        """Nearest chunks to a vector, with cosine similarities.
-
-        Args:
-            embedding: The query vector.
-            k: How many results.
-            filter: Keep only chunks whose metadata has these values (or for
-                which this function returns True).
-
-        Returns:
-            ``(Document, similarity)`` pairs, best first.
-        """
-        with self.view() as view:
-            total = view.count
-            fetch = k if filter is None else max(4 * k, 32)
-            while True:
-                hits = view.dense(embedding, fetch)
-                docs = view.documents(r for r, _ in hits)
-                results = [
-                    (docs[r], score)
-                    for r, score in hits
-                    if r in docs and (filter is None or _matches(docs[r].metadata, filter))
-                ]
-                if len(results) >= k or fetch >= total:
-                    return results[:k]
-                fetch *= 4
-
-    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
-        """Nearest chunks to a vector."""
-        return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
-
-    def similarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Nearest chunks to a query, with cosine similarities (higher is closer)."""
-        return self.similarity_search_with_score_by_vector(self._embedding.embed_query(query), k, **kwargs)
-
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """Nearest chunks to a query."""
-        return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
-
-    def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        # Cosine similarity in [-1, 1] mapped to LangChain's [0, 1] relevance.
-        return lambda score: max(0.0, min(1.0, (score + 1.0) / 2.0))
-
-    def max_marginal_relevance_search_by_vector(
-        self,
-        embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
-        **kwargs: Any,
-    ) -> list[Document]:
-        """Diverse chunks near a vector (maximal marginal relevance)."""
-        with self.view() as view:
-            hits = view.dense(embedding, max(fetch_k, k))
-            if not hits:
-                return []
-            rowids = [r for r, _ in hits]
-            vectors = view.vectors(rowids)
-            docs = view.documents(rowids)
-        query = _normalize(embedding, None)[0]
-        picked = maximal_marginal_relevance(query, list(vectors), lambda_mult=lambda_mult, k=k)
-        return [docs[rowids[i]] for i in picked if rowids[i] in docs]
-
-    def max_marginal_relevance_search(
-        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
-    ) -> list[Document]:
-        """Diverse chunks near a query (maximal marginal relevance)."""
-        return self.max_marginal_relevance_search_by_vector(
-            self._embedding.embed_query(query), k, fetch_k, lambda_mult, **kwargs
-        )
 
     # ------------------------------------------------------------------ writing
 
@@ -973,54 +946,6 @@ class FaissVectorStore(VectorStore):
         )
         return snapshot
 
-    def add_embeddings(
-        self,
-        texts: Sequence[str],
-        vectors: Any,
-        metadatas: Sequence[dict[str, Any] | None] | None = None,
-        *,
-        ids: Sequence[str | None] | None = None,
-    ) -> list[str]:
-        """Add chunks whose vectors were already computed (one atomic write).
-
-        Returns:
-            The chunk ids.
-        """
-        with self.batch() as batch:
-            return batch.add(texts, vectors, metadatas, ids)
-
-    def add_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Embed and add texts; an id already present is replaced.
-
-        Returns:
-            The chunk ids (generated where none were given).
-        """
-        texts = list(texts)
-        if not texts:
-            return []
-        vectors = self._embedding.embed_documents(texts)
-        return self.add_embeddings(texts, vectors, metadatas, ids=ids)
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete chunks by id (all chunks if ``ids`` is None); unknown ids are ignored.
-
-        Returns:
-            True (the call succeeded).
-        """
-        with self.batch() as batch:
-            if ids is None:
-                batch.clear()
-            else:
-                batch.delete(ids)
-        return True
-
     @classmethod
     def from_texts(
         cls,
@@ -1037,8 +962,3 @@ class FaissVectorStore(VectorStore):
         store.add_texts(texts, metadatas, ids=ids)
         return store
 
-
-def _matches(metadata: dict[str, Any], condition: dict[str, Any] | Callable[[dict[str, Any]], bool]) -> bool:
-    if callable(condition):
-        return bool(condition(metadata))
-    return all(metadata.get(key) == value for key, value in condition.items())
