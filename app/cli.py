@@ -10,6 +10,8 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,15 @@ def cli(verbose: bool) -> None:
     )
 
 
+def store_option(command: Any) -> Any:
+    """The ``--store URL`` option, shared by every command that opens an index."""
+    return click.option(
+        "--store", metavar="URL", default=None,
+        help="Keep indexes in this PostgreSQL database (postgresql://USER@HOST/DB; $KOTAE_STORE), "
+             "where --index names a collection. Default: index folders on this machine.",
+    )(command)  # fmt: skip
+
+
 def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
     from kotae.app.services import open_index
 
@@ -62,8 +73,9 @@ def _open_index(index: Path | None, settings: Settings, *, create: bool) -> Any:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: $KOTAE_HOME/index).")
 @click.option("--rebuild", is_flag=True, help="Build the index again from scratch (after a model change or damage).")
+@store_option
 @friendly_errors
-def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
+def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool, store: str | None = None) -> None:
     """Index documents (.txt .md .html .pdf), or folders of them.
 
     Re-running on a folder embeds only new or changed files and removes the
@@ -75,37 +87,22 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
       kotae ingest corpus/
       kotae ingest report.pdf notes.md --index my-index
       kotae ingest corpus/ --rebuild
+      KOTAE_STORE=postgresql://kotae@db/kotae kotae ingest corpus/ --index team
     """
-    from kotae.app.services import load_cached_embeddings
-    from kotae.index import DocumentIndex
-    from kotae.index.rebuild import finish_swap, rebuild_folder, swap_in
-
-    settings = _settings()
+    settings = _settings(store=store)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError(f"not found: {', '.join(missing)}")
-    target = (index or settings.default_index).expanduser()
-    finish_swap(target)
-    embeddings = load_cached_embeddings(settings)
-    build_dir = target
-    if rebuild and target.exists():
-        build_dir = rebuild_folder(target)
-        shutil.rmtree(build_dir, ignore_errors=True)
-    opened = DocumentIndex.open(build_dir, embeddings=embeddings, create=True, max_file_bytes=settings.max_file_bytes)
+    # A rebuild is built beside the index and swapped in whole, so askers never see it half-built.
+    build = _open_build(index, settings, rebuild=rebuild)
     progress = IngestBar("indexing")
     try:
-        results = opened.ingest(list(paths), progress=progress, remove_missing=True)
+        results = build.index.ingest(list(paths), progress=progress, remove_missing=True)
     finally:
         progress.close()
     indexed = sum(1 for r in results if r.status == "indexed")
     ok = sum(1 for r in results if r.status in ("indexed", "unchanged", "removed"))
-    if build_dir != target:
-        if ok:
-            swap_in(build_dir, target)
-        else:  # nothing could be indexed: keep the index the user has rather than an empty one
-            opened.close()
-            shutil.rmtree(build_dir, ignore_errors=True)
-            click.echo(f"note: nothing could be indexed, so {target} was left as it was", err=True)
+    target = build.finish(keep=bool(ok))
     _print_results(results)
     if not results:
         click.echo(f"note: no {' '.join(sorted(SUPPORTED_SUFFIXES))} files found in the given paths", err=True)
@@ -114,6 +111,57 @@ def ingest(paths: tuple[Path, ...], index: Path | None, rebuild: bool) -> None:
                f"{sum(r.status == 'rejected' for r in results)} rejected → {target}")
     if ok == 0:
         sys.exit(2)
+
+
+@dataclass
+class _Build:
+    """The index an ingest writes to, and ``finish(keep)``: swap a rebuild in (or drop it), then say where the index is."""
+
+    index: Any
+    finish: Callable[[bool], str]
+
+
+def _open_build(index: Path | None, settings: Settings, *, rebuild: bool) -> _Build:
+    from kotae.app.services import default_index_name, open_index
+    from kotae.index.rebuild import finish_swap, rebuild_folder, swap_in
+
+    if settings.store:
+        name = str(index) if index is not None else str(default_index_name(settings))
+        if not rebuild:
+            opened = open_index(name, settings, create=True)
+            return _Build(opened, lambda keep: opened.location)
+        side = open_index(f"{name} (rebuilding)", settings, create=True, rebuild=True)
+
+        def swap(keep: bool) -> str:
+            if keep:
+                side.store.replace(name)  # one transaction: the old collection goes, the new one takes its name
+            else:
+                side.store.drop()
+                click.echo(f"note: nothing could be indexed, so the collection {name!r} was left as it was", err=True)
+            location = side.location
+            side.close()
+            return location
+
+        return _Build(side, swap)
+    target = (index or settings.default_index).expanduser()
+    finish_swap(target)
+    if not (rebuild and target.exists()):
+        opened = open_index(target, settings, create=True)
+        return _Build(opened, lambda keep: str(target))
+    build_dir = rebuild_folder(target)
+    shutil.rmtree(build_dir, ignore_errors=True)
+    built = open_index(build_dir, settings, create=True)
+
+    def swap_folder(keep: bool) -> str:
+        if keep:
+            swap_in(build_dir, target)
+        else:  # nothing could be indexed: keep the index the user has rather than an empty one
+            built.close()
+            shutil.rmtree(build_dir, ignore_errors=True)
+            click.echo(f"note: nothing could be indexed, so {target} was left as it was", err=True)
+        return str(target)
+
+    return _Build(built, swap_folder)
 
 
 def _print_results(results: list[Any]) -> None:
@@ -136,11 +184,12 @@ def _print_results(results: list[Any]) -> None:
 @click.option("--llm-model", help="Chat model name for --mode llm ($KOTAE_LLM_MODEL).")
 @click.option("--llm-api-key", help="API key of the endpoint ($KOTAE_LLM_API_KEY or $OPENAI_API_KEY; local servers need none).")
 @click.option("--llm-timeout", type=click.FloatRange(0, min_open=True), help="Seconds to wait for the endpoint (default 60, $KOTAE_LLM_TIMEOUT).")
+@store_option
 @friendly_errors
 def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | None,
                 retriever: str | None, mode: str | None, llm_base_url: str | None = None,
                 llm_model: str | None = None, llm_api_key: str | None = None,
-                llm_timeout: float | None = None, answerer: str = "scored") -> None:
+                llm_timeout: float | None = None, answerer: str = "scored", store: str | None = None) -> None:
     """Answer QUESTION from the indexed documents, with the passages it used.
 
     \b
@@ -151,7 +200,7 @@ def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | N
     from kotae.app.assistant import Assistant, prepare_question
 
     settings = _settings(top_k=top_k, retriever=retriever, mode=mode, llm_base_url=llm_base_url,
-                         llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout)
+                         llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout, store=store)
     prepare_question(question, limit=settings.max_question_chars)  # reject empty questions before loading models
     assistant = Assistant(_open_index(index, settings, create=False), settings=settings, selection=answerer)
     answer = assistant.ask(question)
@@ -172,10 +221,11 @@ def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | N
 @cli.command()
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: $KOTAE_HOME/index).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_option
 @friendly_errors
-def docs(index: Path | None, as_json: bool) -> None:
+def docs(index: Path | None, as_json: bool, store: str | None = None) -> None:
     """List the indexed documents."""
-    opened = _open_index(index, _settings(), create=False)
+    opened = _open_index(index, _settings(store=store), create=False)
     items = opened.documents()
     if as_json:
         click.echo(json.dumps([vars(d) if hasattr(d, "__dict__") else d._asdict() for d in items], ensure_ascii=False, indent=2))
@@ -189,10 +239,11 @@ def docs(index: Path | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("document")
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder (default: $KOTAE_HOME/index).")
+@store_option
 @friendly_errors
-def remove(document: str, index: Path | None) -> None:
+def remove(document: str, index: Path | None, store: str | None = None) -> None:
     """Remove DOCUMENT (a file name as `kotae docs` shows it) from the index."""
-    opened = _open_index(index, _settings(), create=False)
+    opened = _open_index(index, _settings(store=store), create=False)
     if not opened.remove(document):
         known = ", ".join(d.source for d in opened.documents()) or "none"
         raise InputError(f"no document named {document!r} in the index (indexed: {known})")

@@ -14,6 +14,7 @@ from typing import Any
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.settings import Settings, get_settings
 from kotae.index import DocumentIndex, IngestProgress, load_embeddings
+from kotae.index.store import DEFAULT_COLLECTION
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +43,18 @@ def open_index(
     settings: Settings | None = None,
     *,
     create: bool = False,
+    rebuild: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
 ) -> DocumentIndex:
-    """Open an index folder, or the default index (built from the corpus on first use).
+    """Open an index, or the default index (built from the corpus on first use).
 
     Args:
-        index: The index folder; None for the default index.
-        settings: Where the default index, the model and the corpus are (default: the environment).
+        index: The index folder, or with a server store (``settings.store``)
+            the collection's name; None for the default index.
+        settings: Where the default index, the store, the model and the corpus
+            are (default: the environment).
         create: Create an empty index at ``index`` when there is none.
+        rebuild: Start ``index`` empty (its old contents are deleted).
         progress: Called with each :class:`IngestProgress` while the default index is first built.
 
     Returns:
@@ -63,11 +68,18 @@ def open_index(
     if index is None:
         return ensure_default_index(settings, progress=progress)
     return DocumentIndex.open(
-        Path(index).expanduser(),
+        str(index) if settings.store else Path(index).expanduser(),
         embeddings=load_cached_embeddings(settings),
         create=create,
+        rebuild=rebuild,
         max_file_bytes=settings.max_file_bytes,
+        server=settings.store,
     )
+
+
+def default_index_name(settings: Settings) -> str | Path:
+    """The default index: a folder under ``$KOTAE_HOME``, or the collection ``kotae`` on a server store."""
+    return DEFAULT_COLLECTION if settings.store else settings.default_index
 
 
 def ensure_default_index(
@@ -76,17 +88,18 @@ def ensure_default_index(
     """Open the default index, building it from the corpus on first use.
 
     Args:
-        settings: Where the index and the corpus are.
+        settings: Where the index (or the store) and the corpus are.
         progress: Called with each :class:`IngestProgress` while the corpus is indexed.
 
     Returns:
         The opened default index.
     """
     index = DocumentIndex.open(
-        settings.default_index,
+        default_index_name(settings),
         embeddings=load_cached_embeddings(settings),
         create=True,
         max_file_bytes=settings.max_file_bytes,
+        server=settings.store,
     )
     if index.count() == 0:
         if settings.corpus is None or not settings.corpus.is_dir():

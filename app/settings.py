@@ -18,6 +18,7 @@ from kotae.ingest.errors import InputError
 
 RETRIEVERS = RETRIEVER_MODES  # the retriever modes, as the index defines them
 MODES = ("extractive", "llm")
+STORE_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _bundled_corpus() -> Path | None:
@@ -73,6 +74,10 @@ class Settings:
         precision: What passages are embedded in (``$KOTAE_PRECISION``): ``auto``
             (bfloat16 where the CPU computes it natively, float32 elsewhere),
             ``float32`` or ``bfloat16``.
+        store: Where indexes live (``$KOTAE_STORE``): None for folders on this
+            machine (FAISS + SQLite), or a ``postgresql://`` connection string
+            for collections in a PostgreSQL database with pgvector. Kept out
+            of ``repr`` since it may hold a password.
         debug: Let unexpected errors reach the CLI as tracebacks (``$KOTAE_DEBUG``).
     """
 
@@ -85,16 +90,19 @@ class Settings:
     max_file_mb: float = DEFAULT_MAX_BYTES / 1_000_000
     llm_base_url: str | None = None
     llm_model: str | None = None
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout_s: float = 60.0
     ui_auth: str | None = None
     corpus: Path | None = field(default_factory=lambda: _bundled_corpus())
     model_cache_dir: Path | None = None
     engine: str = "auto"
     precision: str = "auto"
+    store: str | None = field(default=None, repr=False)
     debug: bool = False
 
     def __post_init__(self) -> None:
+        if self.store is not None and not self.store.startswith(STORE_SCHEMES):
+            raise InputError("the store must be a postgresql:// connection string (or unset, for index folders)")
         if self.engine not in ENGINES:
             raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.precision not in PRECISIONS:
@@ -118,6 +126,13 @@ class Settings:
     def default_index(self) -> Path:
         """The index built from ``corpus/`` when no index is named."""
         return self.home / "index"
+
+    @property
+    def store_label(self) -> str:
+        """Where indexes live, safe to show and record: ``folders``, or the server without its password."""
+        from kotae.index.store.pg_connect import redact
+
+        return redact(self.store) if self.store else "folders"
 
     @property
     def model_cache(self) -> Path:
@@ -160,6 +175,7 @@ class Settings:
             model_cache_dir=Path(env["KOTAE_MODEL_CACHE"]).expanduser() if env.get("KOTAE_MODEL_CACHE") else None,
             engine=env.get("KOTAE_ENGINE") or "auto",
             precision=env.get("KOTAE_PRECISION") or "auto",
+            store=env.get("KOTAE_STORE") or None,
             debug=bool(env.get("KOTAE_DEBUG")),
         )
 

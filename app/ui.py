@@ -144,13 +144,13 @@ def launch(
     return demo
 
 
-def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
+def _chat(host: str, port: int, index: Path | None, auth: str | None, store: str | None = None) -> None:
     # Imported here: loading models is slow, and `kotae --help` imports this module.
     from kotae.app.assistant import Assistant
     from kotae.app.services import open_index
     from kotae.app.settings import get_settings
 
-    settings = get_settings()
+    settings = get_settings().with_options(store=store)
     credentials = auth or settings.ui_auth
     parse_auth(credentials)  # reject a malformed value before loading models
     if not is_local_host(host) and not credentials:
@@ -161,8 +161,8 @@ def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
         )
     # Checked again after opening: a folder missing because a rebuild was cut
     # short between its renames is recovered there, not started empty.
-    missing = index is not None and not index.exists()
-    if index is None and not settings.default_index.exists():
+    missing = index is not None and not settings.store and not index.exists()
+    if index is None and not settings.store and not settings.default_index.exists():
         click.echo(f"kotae: first use: indexing {settings.corpus or 'corpus/'} (this takes a minute) …", err=True)
     opened = open_index(index, settings, create=True)
     assistant = Assistant(opened, settings=settings)
@@ -170,7 +170,7 @@ def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
     if missing and not documents:
         click.echo(f"note: no index at {index} yet; starting an empty one (add documents in the Documents tab)",
                    err=True)
-    click.echo(f"kotae: {len(documents)} documents, {opened.count()} passages in {opened.path}", err=True)
+    click.echo(f"kotae: {len(documents)} documents, {opened.count()} passages in {opened.location}", err=True)
     launch(assistant, settings=settings, host=host, port=port, auth=credentials)
 
 
@@ -181,7 +181,9 @@ def _chat(host: str, port: int, index: Path | None, auth: str | None) -> None:
 @click.option("--index", "index", type=click.Path(path_type=Path, file_okay=False),
               help="Index folder (default: $KOTAE_HOME/index, built from corpus/ on first use).")
 @click.option("--auth", metavar="USER:PASSWORD", help="Require this login (default: $KOTAE_AUTH).")
-def chat_command(host: str, port: int, index: Path | None, auth: str | None) -> None:
+@click.option("--store", metavar="URL", default=None,
+              help="Keep indexes in this PostgreSQL database ($KOTAE_STORE); --index names a collection.")
+def chat_command(host: str, port: int, index: Path | None, auth: str | None, store: str | None) -> None:
     """Open the web UI: chat with cited sources, and manage documents.
 
     Answers stream into the chat with [n] markers; the Sources panel shows
@@ -197,4 +199,4 @@ def chat_command(host: str, port: int, index: Path | None, auth: str | None) -> 
     """
     from kotae.app.terminal import friendly_errors
 
-    friendly_errors(_chat)(host, port, index, auth)
+    friendly_errors(_chat)(host, port, index, auth, store)

@@ -42,6 +42,8 @@ from kotae.app import KotaeError
 @click.option("--articles", type=click.IntRange(1), default=None, help="SQuAD-format sets: a seeded sample of N articles.")
 @click.option("--questions", "n_questions", type=click.IntRange(1), default=None,
               help="SQuAD-format sets: a seeded sample of N questions.")
+@click.option("--store", metavar="URL", default=None,
+              help="Read the index from this PostgreSQL database ($KOTAE_STORE); --index names a collection.")
 def eval_command(
     set_path: Path | None,
     out_dir: Path,
@@ -54,6 +56,7 @@ def eval_command(
     reader_only: bool = False,
     articles: int | None = None,
     n_questions: int | None = None,
+    store: str | None = None,
 ) -> None:
     """Measure answer accuracy, retrieval and latency on an evaluation set.
 
@@ -80,7 +83,7 @@ def eval_command(
     from kotae.eval.runner import EvalConfig, evaluate_config, run_ablations
 
     try:
-        settings = get_settings().with_options(retriever=retriever, mode=mode, top_k=top_k)
+        settings = get_settings().with_options(retriever=retriever, mode=mode, top_k=top_k, store=store)
         path = set_path or default_set_path()
         if set_path is None and not path.exists():
             raise click.ClickException(
@@ -88,7 +91,7 @@ def eval_command(
             )
         questions = load_questions(path)
         base = EvalConfig(retriever=settings.retriever, mode=settings.mode, top_k=settings.top_k, index=index_dir,
-                          selection=answerer)
+                          selection=answerer, store=settings.store)
         click.echo(f"Evaluating {len(questions)} questions from {path}", err=True)
         compared = []
         if ablations:

@@ -45,7 +45,8 @@ class EvalConfig:
         mode: ``extractive`` or ``llm``.
         top_k: Passages the assistant retrieves per question.
         selection: ``scored`` (the sentence scorer) or ``first`` (first sentence of the top passage).
-        index: Index folder, or None for the assistant's default index.
+        index: Index folder (or collection, with a server store), or None for the default index.
+        store: A ``postgresql://`` store to read the index from; None for folders.
     """
 
     retriever: str = "hybrid"
@@ -53,6 +54,7 @@ class EvalConfig:
     top_k: int = 5
     selection: str = "scored"
     index: Path | None = None
+    store: str | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -67,7 +69,15 @@ class EvalConfig:
             "top_k": self.top_k,
             "selection": self.selection,
             "index": str(self.index) if self.index is not None else None,
+            "store": self.store_label,
         }
+
+    @property
+    def store_label(self) -> str:
+        """Where the index lives, without a password (``folders`` for the embedded store)."""
+        from kotae.app.settings import Settings
+
+        return Settings(store=self.store).store_label
 
 
 @dataclass
@@ -117,7 +127,9 @@ def make_assistant(config: EvalConfig) -> Any:
         # Only passed when not the default, so an Assistant without the
         # ablation switch still runs the plain evaluation.
         options["selection"] = config.selection
-    return Assistant(config.index, **options)
+    from kotae.app.settings import get_settings
+
+    return Assistant(config.index, settings=get_settings().with_options(store=config.store), **options)
 
 
 def run_eval(
@@ -212,7 +224,8 @@ def run_ablations(
                 logger.warning("skipping the %s/first ablation: selection only applies to extractive mode", retriever)
                 continue
             config = EvalConfig(
-                retriever=retriever, mode=base.mode, top_k=base.top_k, selection=selection, index=base.index
+                retriever=retriever, mode=base.mode, top_k=base.top_k, selection=selection, index=base.index,
+                store=base.store,
             )
             fork = getattr(shared, "fork", None)
             if callable(fork):

@@ -6,7 +6,7 @@
   database server (``KOTAE_STORE=postgresql://…``).
 """
 
-from kotae.index.store.base import RRF_K, CatalogueEntry, Fused, Store, StoreBatch, StoreReader, rrf  # noqa: F401
+from kotae.index.store.base import DEFAULT_COLLECTION, RRF_K, CatalogueEntry, Fused, Store, StoreBatch, StoreReader, rrf  # noqa: F401
 from kotae.index.store.faiss_sqlite import (  # noqa: F401
     DB_NAME,
     FaissVectorStore,

@@ -29,6 +29,8 @@ from kotae.ingest.errors import IndexStateError, InputError
 # Reciprocal-rank fusion's constant (Cormack et al., 2009), the same for every backend.
 RRF_K = 60
 REBUILD_HINT = "rebuild it with `kotae ingest --rebuild PATH`"
+# The collection a server store uses when no index is named.
+DEFAULT_COLLECTION = "kotae"
 
 
 @dataclass(frozen=True)
