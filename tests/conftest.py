@@ -63,3 +63,30 @@ def assistant(corpus_index_path: Path):
     from kotae.app import Assistant
 
     return Assistant(corpus_index_path)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 16 server with pgvector (the pgserver package), started once per session.
+
+    Its socket lives in a temporary folder; nothing listens on the network.
+    """
+    import pgserver
+
+    data = tmp_path_factory.mktemp("pg")
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_corpus_index(pg_url: str, embeddings):
+    """corpus/ indexed in the collection ``corpus`` of the test server (read-only for tests)."""
+    from kotae.index import DocumentIndex
+
+    index = DocumentIndex.open("corpus", embeddings=embeddings, create=True, rebuild=True, server=pg_url)
+    index.ingest([CORPUS])
+    yield index
+    index.close()

@@ -6,6 +6,7 @@ exercise the store itself (ids, upserts, deletes, async defaults), not a model.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Generator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests.vectorstores import VectorStoreIntegrationTests
 
 from kotae.index.store import FaissVectorStore
+from kotae.index.store.postgres import PostgresStore
 
 
 # The suite's async tests carry no marker of their own: LangChain's packages run it
@@ -50,4 +52,19 @@ class TestTemporaryFaissVectorStoreStandard(VectorStoreIntegrationTests):
         try:
             yield store
         finally:
+            store.close()
+
+
+class TestPostgresStoreStandard(VectorStoreIntegrationTests):
+    """The standard suite on the PostgreSQL backend: a fresh collection on the real test server per test."""
+
+    pytestmark = _ASYNC
+
+    @pytest.fixture()
+    def vectorstore(self, pg_url: str) -> Generator[VectorStore, None, None]:  # type: ignore[override]
+        store = PostgresStore(self.get_embeddings(), url=pg_url, collection=f"standard-{uuid.uuid4().hex[:8]}")
+        try:
+            yield store
+        finally:
+            store.drop()
             store.close()

@@ -72,9 +72,18 @@ class Connector:
         self.url = url
         _conninfo(url)  # a malformed string is refused before anything connects
         try:
+            import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError:  # pragma: no cover - optional extra
-            raise IndexStateError(f"a PostgreSQL store needs psycopg_pool; {SERVER_HINT}") from None
+            raise IndexStateError(f"a PostgreSQL store needs psycopg and psycopg_pool; {SERVER_HINT}") from None
+        try:
+            # One plain connection first: a wrong address or password fails here at once, with the
+            # server's own reason, instead of in the pool's retries (a warning each) and its timeout.
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
+        except psycopg.Error as exc:
+            raise IndexStateError(
+                scrub(f"cannot connect to the PostgreSQL server {redact(url)}: {_last_line(exc)}", url)
+            ) from None
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -86,21 +95,9 @@ class Connector:
         )
         try:
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S + 5)
-        except Exception as exc:  # noqa: BLE001 - PoolTimeout or OperationalError: one message either way
+        except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server went away just now
             self._pool.close()
-            raise IndexStateError(self._unreachable(exc)) from None
-
-    def _unreachable(self, exc: BaseException) -> str:
-        detail = ""
-        try:
-            import psycopg
-
-            with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
-                conn.close()
-        except Exception as direct:  # noqa: BLE001 - the server's own reason reads better than the pool's timeout
-            detail = str(direct).strip().splitlines()[-1] if str(direct).strip() else type(direct).__name__
-        detail = detail or str(exc)
-        return scrub(f"cannot connect to the PostgreSQL server {redact(self.url)}: {detail}", self.url)
+            raise IndexStateError(scrub(f"cannot connect to the PostgreSQL server {redact(url)}: {exc}", url)) from None
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Any]:
@@ -147,6 +144,12 @@ class Connector:
     def close(self) -> None:
         """Close every connection."""
         self._pool.close()
+
+
+def _last_line(exc: BaseException) -> str:
+    """libpq's reason is the last line of a connection error (the first names the socket or host)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:
