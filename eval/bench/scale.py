@@ -222,8 +222,13 @@ def store_scale(
     questions: Sequence[str],
     work: Path,
     real: Any,
+    store: str | None = None,
 ) -> dict[str, Any]:
     """Ingest a synthetic corpus of about ``chunks`` passages into a ``DocumentIndex`` and query it.
+
+    With ``store`` (a ``postgresql://`` URL) the index is the collection
+    ``bench-<chunks>`` on that server, dropped at the end; the result adds the
+    recall@10 of its HNSW graph against an exact scan.
 
     Args:
         chunks: Target number of passages.
@@ -250,7 +255,8 @@ def store_scale(
         else:
             marks.append((time.perf_counter(), event.done))
 
-    index = DocumentIndex.open(work / "index", embeddings=embeddings, create=True)
+    where: str | Path = f"bench-{chunks}" if store else work / "index"
+    index = DocumentIndex.open(where, embeddings=embeddings, create=True, rebuild=bool(store), server=store)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     index.ingest([docs], progress=progress)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -279,14 +285,25 @@ def store_scale(
     embeddings.synthetic = False  # from here on, the real application
     started = time.perf_counter()
     cached = BenchEmbeddings(embeddings)
-    index = DocumentIndex.open(work / "index", embeddings=cached, create=False)
+    index = DocumentIndex.open(where, embeddings=cached, create=False, server=store)
     open_s = time.perf_counter() - started
     search_ms: list[float] = []
     retrieve_ms, answer_ms = warm_latencies(Assistant(index), cached, questions, search=search_ms)
-    size = sum(p.stat().st_size for p in (work / "index").iterdir() if p.is_file())
-    index.close()
-    cold_s, cold_peak = cold_start(work / "index", questions[0])
+    extra_fields: dict[str, Any] = {"backend": "faiss_sqlite"}
+    if store:
+        with index.store.view() as view:
+            size = view.disk_bytes()
+            extra_fields = {"backend": "postgresql", "recall_at_10": _hnsw_recall(view, cached, questions)}
+    else:
+        size = sum(p.stat().st_size for p in (work / "index").iterdir() if p.is_file())
+    try:
+        cold_s, cold_peak = cold_start(Path(str(where)), questions[0])
+    finally:
+        if store:
+            index.store.drop()
+        index.close()
     return {
+        **extra_fields,
         "chunks": count,
         "files": files,
         "ingest_s": wall,
@@ -314,15 +331,33 @@ def store_scale(
     }
 
 
+def _hnsw_recall(view: Any, embeddings: Any, questions: Sequence[str]) -> float:
+    """Share of the exact top 10 that the HNSW search finds, over the questions."""
+    found = total = 0
+    for question in questions:
+        vector = embeddings.embed_query(question)
+        truth = {r for r, _ in view.dense(vector, 10, exact=True)}
+        found += len(truth & {r for r, _ in view.dense(vector, 10)})
+        total += len(truth)
+    return found / max(1, total)
+
+
 def run_store_process(
-    chunks: int, *, corpus: Path, bank_path: Path, questions: int, timeout: float | None = None
+    chunks: int, *, corpus: Path, bank_path: Path, questions: int, timeout: float | None = None, store: str | None = None
 ) -> dict[str, Any]:
-    """:func:`store_scale` in a fresh Python process (its peak memory is its own)."""
+    """:func:`store_scale` in a fresh Python process (its peak memory is its own).
+
+    A server's address reaches the process through ``KOTAE_STORE``, never its
+    command line (which other users of the machine can read).
+    """
     command = [
         sys.executable, "-m", "kotae.eval.bench.scale", "store",
         "--chunks", str(chunks), "--corpus", str(corpus), "--bank", str(bank_path), "--questions", str(questions),
     ]  # fmt: skip
-    _, _, status, stdout, stderr = run_watched(command, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "KOTAE_STORE"}
+    if store:
+        env["KOTAE_STORE"] = store
+    _, _, status, stdout, stderr = run_watched(command, timeout=timeout, env=env)
     if status != 0:
         tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"the store benchmark at {chunks} chunks failed: {tail}")
@@ -471,7 +506,8 @@ def _worker(argv: Sequence[str] | None = None) -> None:
     bank = np.load(args.bank, allow_pickle=False)
     with tempfile.TemporaryDirectory(prefix="kotae-bench-store-") as tmp:
         result = store_scale(
-            args.chunks, corpus=args.corpus, bank=bank, questions=questions, work=Path(tmp), real=real
+            args.chunks, corpus=args.corpus, bank=bank, questions=questions, work=Path(tmp), real=real,
+            store=settings.store,
         )
     print(json.dumps(result))  # noqa: T201 - the parent process reads this line
 

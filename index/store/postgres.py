@@ -176,12 +176,22 @@ class PostgresView:
     def _ef_search(self, candidates: int) -> None:
         self._conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(HNSW_EF_SEARCH, 2 * candidates)),))
 
-    def dense(self, vector: Sequence[float] | np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Nearest passages by cosine (HNSW): ``(row id, similarity)``, best first."""
+    def dense(self, vector: Sequence[float] | np.ndarray, k: int, *, exact: bool = False) -> list[tuple[int, float]]:
+        """Nearest passages by cosine: ``(row id, similarity)``, best first.
+
+        Args:
+            vector: The query embedding.
+            k: How many results at most.
+            exact: Scan every vector instead of searching the HNSW graph (what
+                the benchmark measures the graph's recall against).
+        """
         if k <= 0 or self._c.n_chunks == 0:
             return []
         query = _vector_text(normalize(vector, self._c.dimension)[0])
         self._ef_search(k)
+        if exact:
+            self._conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
+        # ORDER BY the distance alone: a second sort key would keep pgvector from using the graph.
         rows = self._rows(
             "SELECT rowid, cosine FROM (SELECT rowid, -(embedding <#> %(v)s::vector) AS cosine FROM {chunks}"
             " ORDER BY embedding <#> %(v)s::vector LIMIT %(k)s) d ORDER BY cosine DESC, rowid",
@@ -358,6 +368,12 @@ class PostgresView:
     def texts(self) -> list[str]:
         """Every passage text, in row order."""
         return [bytes(t).decode("utf-8") for (t,) in self._rows("SELECT text FROM {chunks} ORDER BY rowid")]
+
+    def disk_bytes(self) -> int:
+        """Bytes the collection's tables and indexes take on the server."""
+        names = [f"kotae_{self._c.id}_{table}" for table in ("chunks", "postings", "documents", "sentences")]
+        rows = self._conn.execute("SELECT sum(pg_total_relation_size(to_regclass(t))) FROM unnest(%s::text[]) t", (names,)).fetchall()
+        return int(rows[0][0] or 0)
 
 
 # BM25 over the postings: per query term its document frequency, Lucene's idf, then the summed term scores.
