@@ -475,3 +475,47 @@ def test_eight_askers_and_two_ingesting_processes_for_a_minute(pg_url: str, embe
     finally:
         index.store.drop()
         index.close()
+
+
+# --- the reader, LLM mode and the web UI on the server backend --------------------------------------
+
+
+def test_the_reader_answers_alike_on_both_backends(pg_corpus_index, assistant) -> None:
+    from kotae.app import Assistant
+
+    question = "G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか"
+    here = assistant.fork(selection="reader").ask(question)
+    there = Assistant(pg_corpus_index, selection="reader").ask(question)
+    assert there.text == here.text and there.short == here.short and there.short
+    assert [(c.chunk_id, c.quote) for c in there.citations] == [(c.chunk_id, c.quote) for c in here.citations]
+
+
+def test_llm_mode_on_the_server_backend(pg_corpus_index) -> None:
+    """LLM mode against the scripted OpenAI-compatible TEST DOUBLE (tests/llm_server.py), over the server's index."""
+    from kotae.app import Assistant
+    from llm_server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        server.reset("good")
+        server.fact = "4月29日"
+        server.answer = "The meeting was held on 29 and 30 April 2023 in Takasaki, Gunma."
+        llm = Assistant(pg_corpus_index).fork(mode="llm", llm_base_url=server.base_url, llm_model="kotae-test-model",
+                                              llm_timeout_s=10.0)  # fmt: skip
+        answer = llm.ask("When did the G7 Gunma-Takasaki Digital and Tech Ministers' Meeting take place?")
+    assert answer.mode == "llm" and not answer.abstained
+    assert answer.citations and any("4月29日" in c.text for c in answer.citations)
+
+
+def test_the_web_ui_answers_from_the_server_backend(pg_corpus_index, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from gradio_client import Client
+
+    from kotae.app import Assistant
+    from test_ui_client import _launch
+
+    demo = _launch(Assistant(pg_corpus_index), tmp_path_factory)
+    try:
+        client = Client(demo.local_url, verbose=False, analytics_enabled=False, download_files=False)
+        result = client.predict("G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか", api_name="/ask")
+    finally:
+        demo.close()
+    assert "4月29日" in result["text"] and result["citations"][0]["quote"] in result["citations"][0]["text"]
