@@ -519,3 +519,24 @@ def test_the_web_ui_answers_from_the_server_backend(pg_corpus_index, tmp_path_fa
     finally:
         demo.close()
     assert "4月29日" in result["text"] and result["citations"][0]["quote"] in result["citations"][0]["text"]
+
+
+def test_an_exact_search_is_exact_and_leaves_the_graph_on(pg_url: str, embeddings) -> None:
+    import numpy as np
+
+    store = PostgresStore(embeddings, url=pg_url, collection=_name())
+    try:
+        rng = np.random.default_rng(5)
+        vectors = rng.normal(size=(300, 384)).astype(np.float32)
+        with store.batch() as batch:
+            batch.add([f"passage {i}" for i in range(300)], vectors, None, [str(i) for i in range(300)])
+        query = rng.normal(size=384).astype(np.float32)
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        truth = [str(i) for i in np.argsort(-(unit @ (query / np.linalg.norm(query))))[:10]]
+        with store.view() as view:
+            ids = {r: cid for cid, r in view.passage_ids().items()}
+            assert [ids[r] for r, _ in view.dense(query, 10, exact=True)] == truth
+            assert view._conn.execute("SHOW enable_indexscan").fetchone()[0] == "on"  # the next search uses HNSW
+    finally:
+        store.drop()
+        store.close()

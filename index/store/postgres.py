@@ -189,7 +189,7 @@ class PostgresView:
             return []
         query = _vector_text(normalize(vector, self._c.dimension)[0])
         self._ef_search(k)
-        if exact:
+        if exact:  # until the end of this query only: later searches of the view use the graph again
             self._conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
         # ORDER BY the distance alone: a second sort key would keep pgvector from using the graph.
         rows = self._rows(
@@ -197,6 +197,8 @@ class PostgresView:
             " ORDER BY embedding <#> %(v)s::vector LIMIT %(k)s) d ORDER BY cosine DESC, rowid",
             {"v": query, "k": k},
         )
+        if exact:
+            self._conn.execute("SELECT set_config('enable_indexscan', 'on', true)")
         return [(int(r), float(s)) for r, s in rows]
 
     def keyword(self, query: str | Sequence[str], k: int) -> list[tuple[int, float]]:
