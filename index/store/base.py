@@ -13,6 +13,7 @@ writes in a :class:`StoreBatch` (one transaction: all of it or none).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -100,6 +101,36 @@ def rrf(dense: Sequence[tuple[int, float]], sparse: Sequence[tuple[int, float]],
         )
         for r in best
     ]
+
+
+def rows_to_add(
+    texts: Sequence[str],
+    vectors: Any,
+    metadatas: Sequence[dict[str, Any] | None] | None,
+    ids: Sequence[str | None] | None,
+    dimension: int | None,
+) -> tuple[list[str], np.ndarray, list[dict[str, Any] | None], list[str]]:
+    """A batch's ``add`` arguments, checked and made whole: texts, unit vectors, metadata, ids.
+
+    A missing id gets a random one; every backend checks the same way, so bad input
+    reads the same whichever store it meets.
+
+    Raises:
+        InputError: The lists differ in length, or the vectors are not finite.
+        IndexStateError: The vectors are of another size than the store's.
+    """
+    texts = list(texts)
+    matrix = normalize(vectors, dimension)
+    if len(matrix) != len(texts):
+        raise InputError(f"got {len(texts)} texts but {len(matrix)} vectors")
+    metadatas = list(metadatas) if metadatas is not None else [None] * len(texts)
+    given = list(ids) if ids is not None else [None] * len(texts)
+    if len(metadatas) != len(texts) or len(given) != len(texts):
+        raise InputError(
+            f"got {len(texts)} texts, {len(metadatas)} metadata entries and {len(given)} ids; "
+            "they must be the same length"
+        )
+    return texts, matrix, metadatas, [str(cid) if cid else uuid.uuid4().hex for cid in given]
 
 
 def normalize(vectors: Any, dimension: int | None) -> np.ndarray:

@@ -32,7 +32,6 @@ import os
 import sqlite3
 import tempfile
 import threading
-import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,8 +46,17 @@ from langchain_core.embeddings import Embeddings
 
 from kotae.index import ann, keyword
 from kotae.index.store import sqlite_catalogue as catalogue
-from kotae.index.store.base import REBUILD_HINT, RRF_K, CatalogueEntry, Fused, ViewBackedVectorStore, normalize, rrf
-from kotae.ingest.errors import IndexStateError, InputError
+from kotae.index.store.base import (
+    REBUILD_HINT,
+    RRF_K,
+    CatalogueEntry,
+    Fused,
+    ViewBackedVectorStore,
+    normalize,
+    rows_to_add,
+    rrf,
+)
+from kotae.ingest.errors import IndexStateError
 
 logger = logging.getLogger(__name__)
 
@@ -397,19 +405,9 @@ class WriteBatch:
         Returns:
             The ids, in order.
         """
-        texts = list(texts)
-        if not texts:
+        if not list(texts):
             return []
-        matrix = _normalize(vectors, self._dimension)
-        if len(matrix) != len(texts):
-            raise InputError(f"got {len(texts)} texts but {len(matrix)} vectors")
-        metadatas = list(metadatas) if metadatas is not None else [None] * len(texts)
-        ids = list(ids) if ids is not None else [None] * len(texts)
-        if len(metadatas) != len(texts) or len(ids) != len(texts):
-            raise InputError(
-                f"got {len(texts)} texts, {len(metadatas)} metadata entries and {len(ids)} ids; "
-                "they must be the same length"
-            )
+        texts, matrix, metadatas, ids = rows_to_add(texts, vectors, metadatas, ids, self._dimension)
         if self._dimension is None:
             self._dimension = int(matrix.shape[1])
             self.conn.execute(
@@ -417,7 +415,6 @@ class WriteBatch:
             )
         out: list[str] = []
         for text, vector, metadata, cid in zip(texts, matrix, metadatas, ids):
-            cid = str(cid) if cid else uuid.uuid4().hex
             self._delete_id(cid)
             cursor = self.conn.execute(
                 "INSERT INTO chunks(id, text, metadata) VALUES (?, ?, ?)",

@@ -30,7 +30,6 @@ import json
 import logging
 import math
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,7 +42,15 @@ from langchain_core.embeddings import Embeddings
 
 from kotae.index import keyword
 from kotae.index.sentences import dequantize
-from kotae.index.store.base import DEFAULT_COLLECTION, RRF_K, CatalogueEntry, Fused, ViewBackedVectorStore, normalize
+from kotae.index.store.base import (
+    DEFAULT_COLLECTION,
+    RRF_K,
+    CatalogueEntry,
+    Fused,
+    ViewBackedVectorStore,
+    normalize,
+    rows_to_add,
+)
 from kotae.index.store.pg_connect import Connector, redact
 from kotae.ingest.errors import IndexStateError, InputError
 
@@ -420,20 +427,9 @@ class PostgresBatch:
         Returns:
             The ids, in order (a missing id gets a random one).
         """
-        texts = list(texts)
-        if not texts:
+        if not list(texts):
             return []
-        matrix = normalize(vectors, self._c.dimension)
-        if len(matrix) != len(texts):
-            raise InputError(f"got {len(texts)} texts but {len(matrix)} vectors")
-        metadatas = list(metadatas) if metadatas is not None else [None] * len(texts)
-        given = list(ids) if ids is not None else [None] * len(texts)
-        if len(metadatas) != len(texts) or len(given) != len(texts):
-            raise InputError(
-                f"got {len(texts)} texts, {len(metadatas)} metadata entries and {len(given)} ids; "
-                "they must be the same length"
-            )
-        out = [str(cid) if cid else uuid.uuid4().hex for cid in given]
+        texts, matrix, metadatas, out = rows_to_add(texts, vectors, metadatas, ids, self._c.dimension)
         # The last of repeated ids wins, as adding them one by one would.
         last = {cid: i for i, cid in enumerate(out)}
         keep = sorted(last.values())
