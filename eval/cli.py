@@ -35,7 +35,8 @@ from kotae.app import KotaeError
 @click.option("--top-k", type=click.IntRange(1, 50), default=None,
               help="Passages retrieved per question. Default: $KOTAE_TOP_K or 5.")
 @click.option("--ablations", is_flag=True,
-              help="Also compare dense, BM25 and hybrid retrieval, and the first-sentence baseline.")
+              help="Also compare dense, BM25 and hybrid retrieval, and the first-sentence baseline; "
+                   "on a SQuAD-format set: the reader, the sentence scorer and the naive baseline.")
 @click.option("--answerer", type=click.Choice(["scored", "reader"]), default="scored", show_default=True,
               help="Extractive answers from the sentence scorer or the trained reader.")
 @click.option("--reader-only", is_flag=True, help="SQuAD-format sets: give the reader each question's own paragraph.")
@@ -71,10 +72,11 @@ def eval_command(
       kotae eval --retriever bm25 --out eval-out/bm25
       kotae eval --set my-questions.jsonl --index ./my-index
       kotae eval --ablations
+      kotae eval --set jaquad-dev.json.gz --articles 5 --ablations
     """
     if set_path is not None and set_path.name.endswith((".json", ".json.gz")):
-        _eval_squad(set_path, out_dir, answerer=answerer, reader_only=reader_only, articles=articles,
-                    questions=n_questions, top_k=top_k or 5)
+        _eval_squad(set_path, out_dir, answerer=answerer, reader_only=reader_only, ablations=ablations,
+                    articles=articles, questions=n_questions, top_k=top_k or 5)
         return
     # Deferred so that `kotae --help` does not import the runner and matplotlib.
     from kotae.app.settings import get_settings
@@ -115,24 +117,39 @@ def eval_command(
 
 
 
-def _eval_squad(path: Path, out_dir: Path, *, answerer: str, reader_only: bool, articles: int | None,
-                questions: int | None, top_k: int) -> None:
-    """A SQuAD-format set: end to end over its articles as documents, or reader only."""
-    from kotae.eval.squad_eval import end_to_end, load_squad, reader_only as read_only
+def _eval_squad(path: Path, out_dir: Path, *, answerer: str, reader_only: bool, ablations: bool,
+                articles: int | None, questions: int | None, top_k: int) -> None:
+    """A SQuAD-format set: end to end over its articles as documents, or reader only.
+
+    With ``ablations``, the reader, the sentence scorer and the naive baseline
+    answer the same questions over the same documents in one run, and the
+    reader also reads each question's own paragraph (``reader-only``).
+    """
+    from kotae.eval.squad_eval import comparison_table, end_to_end, load_squad, reader_only as read_only
 
     try:
         docs, qs = load_squad(path, articles=articles, questions=questions)
         click.echo(f"Evaluating {len(qs)} questions over {len(docs)} articles from {path}", err=True)
-        result = read_only(qs, progress=True) if reader_only else end_to_end(
-            docs, qs, selection=answerer, top_k=top_k, progress=True)
+        if reader_only:
+            results = {"reader-only": read_only(qs, progress=True)}
+        else:
+            selections = ("reader", "scored") if ablations else (answerer,)
+            results = end_to_end(docs, qs, selections=selections, naive=ablations, top_k=top_k, progress=True)
+            if ablations:
+                results["reader-only"] = read_only(qs, progress=True)
     except KotaeError as exc:
         raise click.ClickException(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = "reader-only" if reader_only else answerer
-    report = out_dir / f"squad-{name}.json"
-    report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    click.echo(json.dumps(result["summary"], ensure_ascii=False, indent=2))
-    click.echo(f"Wrote {report}")
+    written = []
+    for name, result in results.items():
+        report = out_dir / f"squad-{name}.json"
+        report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        written.append(report)
+    if len(results) == 1:
+        click.echo(json.dumps(next(iter(results.values()))["summary"], ensure_ascii=False, indent=2))
+    else:
+        click.echo(comparison_table(results))
+    click.echo("Wrote " + ", ".join(str(p) for p in written))
 
 
 def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:

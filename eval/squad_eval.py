@@ -19,6 +19,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,30 +125,91 @@ def reader_only(questions: list[Question], *, progress: bool = False) -> dict:
 
 
 def end_to_end(
-    articles: list[dict], questions: list[Question], *, selection: str = "reader", top_k: int = 5, progress: bool = False
-) -> dict:
-    """Index the articles as documents and ask every question through ``Assistant``."""
+    articles: list[dict],
+    questions: list[Question],
+    *,
+    selections: Sequence[str] = ("reader",),
+    naive: bool = False,
+    top_k: int = 5,
+    progress: bool = False,
+) -> dict[str, dict]:
+    """Index the articles as documents once and ask every question through ``Assistant``.
+
+    Args:
+        articles: SQuAD ``data`` entries; each becomes one document.
+        questions: The questions to ask.
+        selections: Answerers to run over the same index (``reader``, ``scored``).
+        naive: Also run the naive baseline (:mod:`kotae.eval.naive`) over the same documents.
+        top_k: Passages retrieved per question.
+        progress: Show progress bars.
+
+    Returns:
+        ``{answerer: {"summary": ..., "rows": [...]}}``, in the order run.
+    """
     from kotae.app import Assistant
     from kotae.app.services import open_index
+    from kotae.eval.naive import NaiveBaseline
 
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="kotae-squad-") as tmp:
         docs = Path(tmp) / "docs"
         docs.mkdir()
+        texts = []
         for i, article in enumerate(articles):
             body = "\n\n".join(p["context"] for p in article["paragraphs"])
-            (docs / f"{i:03d}.txt").write_text(f"{article['title'].replace('_', ' ')}\n\n{body}\n", encoding="utf-8")
+            texts.append(f"{article['title'].replace('_', ' ')}\n\n{body}\n")
+            (docs / f"{i:03d}.txt").write_text(texts[-1], encoding="utf-8")
         started = time.perf_counter()
         index = open_index(Path(tmp) / "index", create=True)
-        index.ingest([docs])
-        ingest_s = time.perf_counter() - started
-        assistant = Assistant(index, top_k=top_k, selection=selection)
-        rows = []
         try:
-            for q in tqdm(questions, disable=not progress, desc=selection):
-                answer = assistant.fork().ask(q.question)
-                rows.append(_row(q, answer.text, answer.short or answer.text, answer.abstained, answer.latency_ms))
+            index.ingest([docs])
+            ingest_s = time.perf_counter() - started
+            for selection in selections:
+                assistant = Assistant(index, top_k=top_k, selection=selection)
+                rows = []
+                for q in tqdm(questions, disable=not progress, desc=selection):
+                    answer = assistant.fork().ask(q.question)
+                    rows.append(_row(q, answer.text, answer.short or answer.text, answer.abstained, answer.latency_ms))
+                results[selection] = {"summary": {**_summary(rows), "ingest_s": round(ingest_s, 1)}, "rows": rows}
+            if naive:
+                started = time.perf_counter()
+                baseline = NaiveBaseline(index.embeddings, texts)
+                ingest_s = time.perf_counter() - started
+                rows = []
+                for q in tqdm(questions, disable=not progress, desc="naive"):
+                    said = baseline.ask(q.question)
+                    rows.append(_row(q, said.text, said.text, False, said.ms))
+                results["naive"] = {"summary": {**_summary(rows), "ingest_s": round(ingest_s, 1)}, "rows": rows}
         finally:
             index.close()
-    summary = _summary(rows)
-    summary["ingest_s"] = round(ingest_s, 1)
-    return {"summary": summary, "rows": rows}
+    return results
+
+
+#: The comparison table's columns: (heading, summary key, format).
+_COLUMNS = (
+    ("holds gold", "holds_gold", "{:.3f}"),
+    ("EM", "em", "{:.3f}"),
+    ("F1", "f1", "{:.3f}"),
+    ("wrongly abstains", "wrongly_abstains", "{:.1%}"),
+    ("abst P", "abstention_precision", "{:.2f}"),
+    ("abst R", "abstention_recall", "{:.2f}"),
+    ("median chars", "answer_chars_median", "{:.0f}"),
+    ("p50 ms", "p50_ms", "{:.0f}"),
+)
+
+
+def comparison_table(results: dict[str, dict]) -> str:
+    """The answerers of one run side by side, as a Markdown table.
+
+    A reader-only row gives EM and F1 always answering, as published reader figures do.
+    """
+    head = "| answerer | " + " | ".join(h for h, _, _ in _COLUMNS) + " |"
+    rule = "|---|" + "--:|" * len(_COLUMNS)
+    lines = [head, rule]
+    for name, result in results.items():
+        summary = result["summary"]
+        if "f1_always_answering" in summary:  # reader-only: EM and F1 as published figures count them
+            summary = {**summary, "em": summary["em_always_answering"], "f1": summary["f1_always_answering"]}
+        cells = [fmt.format(summary[key]) if summary.get(key) is not None else "–" for _, key, fmt in _COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -25,6 +25,8 @@ CORPUS_KEYS = {
     "cold_start_s",
     "peak_rss_mb",
     "cold_start_peak_rss_mb",
+    "reader_answer_p50_ms",
+    "reader_cold_start_s",
     "chunks",
     "index_type",
 }

@@ -55,6 +55,10 @@ def test_split_keeps_measuring_sets_apart_from_training() -> None:
     assert squad.split_titles(ja, 30, 13) == (kept, held)  # the same split every time
     negatives = squad.paired_negatives(ja[:20], "ja", random.Random(1), 50)
     assert negatives and all(not n.answers for n in negatives)
+    sets = squad.measuring_sets(DATA)
+    heldout = {a["title"] for a in sets["squad-v1.1-dev-heldout"]}
+    assert heldout and not heldout & train_half
+    assert {a["title"] for a in sets["squad-v2.0-dev-measuring"]} == measure_half
 
 
 @pytest.fixture(scope="module")

@@ -109,3 +109,38 @@ def squad2_halves(articles: list[dict]) -> tuple[set[str], set[str]]:
 def select(articles: list[dict], titles: set[str]) -> list[dict]:
     """The articles whose title is in ``titles``."""
     return [a for a in articles if a["title"] in titles]
+
+
+def measuring_sets(data: Path) -> dict[str, list[dict]]:
+    """The English sets training never saw, as SQuAD ``data`` lists.
+
+    - ``squad-v1.1-dev-heldout``: SQuAD v1.1 dev-part without the articles whose
+      SQuAD v2.0 unanswerable questions trained the reader.
+    - ``squad-v2.0-dev-measuring``: SQuAD v2.0 dev-part's measuring half.
+    """
+    v2 = load_articles(data / SQUAD2_DEV)
+    trained, measuring = squad2_halves(v2)
+    v1 = load_articles(data / SQUAD_DEV)
+    return {
+        "squad-v1.1-dev-heldout": [a for a in v1 if a["title"] not in trained],
+        "squad-v2.0-dev-measuring": select(v2, measuring),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m kotae.app.reader.squad --data DIR --out DIR``: write the measuring sets as files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the English measuring sets that training never saw.")
+    parser.add_argument("--data", type=Path, required=True, help="folder with the JaQuAD and SQuAD files")
+    parser.add_argument("--out", type=Path, required=True, help="where the .json files go")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, articles in measuring_sets(args.data).items():
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps({"version": name, "data": articles}, ensure_ascii=False), encoding="utf-8")
+        print(f"{path}: {len(articles)} articles")  # noqa: T201 - a command's output
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,8 @@ On ``corpus/`` (or ``--corpus``) the benchmark
    times each from start to exit: the cold start to a first answer with an
    existing index (the operating system's file cache is warm by then, as it
    is for a user who has just built the index);
+   The same questions are then answered by the trained reader (warm), and
+   ``kotae ask --answerer reader`` is timed cold too;
 4. reports the peak resident memory of the benchmark process (up to here:
    model, index and answers) and of the cold-start processes;
 5. embeds the same passages with kotae's sentence-transformers path and with
@@ -201,6 +203,9 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         say(f"asking {len(questions)} questions, warm")
         assistant = Assistant(index, settings=settings)
         retrieve_ms, answer_ms = warm_latencies(assistant, embeddings, questions)
+        say(f"asking {len(questions)} questions with the trained reader, warm")
+        reader = Assistant(index, settings=settings, selection="reader")
+        _, reader_ms = warm_latencies(reader, embeddings, questions)
         manifest = index.manifest
         index.close()
         warm_peak = peak_rss_mb()
@@ -211,6 +216,9 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         runs = [cold_start(folder, questions[i % len(questions)], env=env) for i in range(options.cold_runs)]
         cold = [seconds for seconds, _ in runs]
         cold_peak = max(peak for _, peak in runs)
+        say(f"cold start with the reader: {options.cold_runs} new processes")
+        reader_runs = [cold_start(folder, questions[i % len(questions)], env=env, answerer="reader")
+                       for i in range(options.cold_runs)]  # fmt: skip
 
     return {
         "corpus": str(options.corpus),
@@ -230,6 +238,10 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
         "cold_start_runs_s": cold,
         "peak_rss_mb": warm_peak,
         "cold_start_peak_rss_mb": cold_peak,
+        "reader_answer_p50_ms": percentile(reader_ms, 50),
+        "reader_answer_p95_ms": percentile(reader_ms, 95),
+        "reader_cold_start_s": float(np.median([seconds for seconds, _ in reader_runs])),
+        "reader_cold_start_peak_rss_mb": max(peak for _, peak in reader_runs),
         "index_type": manifest.get("index_type", ""),
         "precision": manifest.get("precision", "float32"),
         **encoder,
@@ -417,6 +429,10 @@ def format_report(result: dict[str, Any]) -> str:
                  + f"; engine {result['cold_start_engine']})"],
                 ["peak RSS, benchmark process", f"{result['peak_rss_mb']:.0f} MB"],
                 ["peak RSS, cold-start process", f"{result['cold_start_peak_rss_mb']:.0f} MB"],
+                ["trained reader: full answer p50 / p95",
+                 f"{result['reader_answer_p50_ms']:.1f} / {result['reader_answer_p95_ms']:.1f} ms"],
+                ["trained reader: cold start to first answer",
+                 f"{result['reader_cold_start_s']:.2f} s ({result['reader_cold_start_peak_rss_mb']:.0f} MB peak)"],
             ],
         ),
     ]

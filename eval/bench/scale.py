@@ -381,9 +381,12 @@ class BenchEmbeddings(CachedEmbeddings):
         return super().embed_query(text)
 
 
-def cold_start(folder: Path, question: str, *, env: dict[str, str] | None = None) -> tuple[float, float]:
+def cold_start(
+    folder: Path, question: str, *, env: dict[str, str] | None = None, answerer: str = "scored"
+) -> tuple[float, float]:
     """Seconds from starting ``kotae ask`` in a new process to its exit with an answer, and its peak RSS."""
-    command = [sys.executable, "-m", "kotae.app.cli", "ask", question, "--index", str(folder), "--json"]
+    command = [sys.executable, "-m", "kotae.app.cli", "ask", question, "--index", str(folder), "--json",
+               "--answerer", answerer]  # fmt: skip
     seconds, peak, status, _, stderr = run_watched(command, timeout=600, env=env)
     if status != 0:
         tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
