@@ -46,12 +46,13 @@ from langchain_core.embeddings import Embeddings
 
 from kotae.index import ann
 from kotae.index.store import faiss_files, sqlite_db
-from kotae.index.store.base import REBUILD_HINT, ViewBackedVectorStore
+from kotae.index.store.base import REBUILD_HINT
 from kotae.index.store.faiss_files import INDEX_TYPE  # noqa: F401  (re-exported: its old home)
 from kotae.index.store.locking import RWLock
 from kotae.index.store.sqlite_batch import WriteBatch, stage_next
 from kotae.index.store.sqlite_db import DB_NAME, STORE_FORMAT, damaged, execute_script, sqlite_error  # noqa: F401  (re-exported)
 from kotae.index.store.sqlite_view import Snapshot, StoreView, committed_snapshot, load_snapshot
+from kotae.index.store.vectorstore import ViewBackedVectorStore
 from kotae.ingest.errors import IndexStateError
 
 logger = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from kotae.index.store.base import DEFAULT_COLLECTION, ViewBackedVectorStore
+from kotae.index.store.base import DEFAULT_COLLECTION
 from kotae.index.store.pg_connect import Connector, redact
 from kotae.index.store.postgres_batch import PostgresBatch
 from kotae.index.store.postgres_schema import (  # noqa: F401  (the HNSW settings are re-exported: their old home)
@@ -56,6 +56,7 @@ from kotae.index.store.postgres_schema import (  # noqa: F401  (the HNSW setting
     drop_collection,
 )
 from kotae.index.store.postgres_view import PostgresView
+from kotae.index.store.vectorstore import ViewBackedVectorStore
 from kotae.ingest.errors import IndexStateError, InputError
 
 logger = logging.getLogger(__name__)

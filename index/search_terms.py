@@ -1,0 +1,200 @@
+"""The search terms of a text: SudachiPy words (Japanese) and lower-cased words (English).
+
+The keyword index (:mod:`kotae.index.keyword`), the PostgreSQL store and the
+answerers all cut text into terms here, so a query and a passage are always
+cut the same way. The Sudachi dictionary is loaded once per process, on first
+use, and each thread gets its own tokenizer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+
+
+# Part-of-speech groups (first level of Sudachi's POS tuple) that carry no
+# search meaning: particles, auxiliaries, punctuation, symbols and whitespace.
+_DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"})
+
+# Sudachi refuses inputs over 49149 bytes; stay well below (3 bytes per kana/kanji).
+_MAX_PIECE_CHARS = 12000
+
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+# Lone surrogates cannot be encoded for Sudachi, and Sudachi does not read every Unicode
+# space as a space (U+2028 sticks to the word before it): both become plain spaces.
+_ODD_CHARS = re.compile(r"[\ud800-\udfff]|[^\S \n\t\r]")
+
+# Function words only: content words, even frequent ones, are left to IDF.
+EN_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves""".split()
+)
+
+# Recorded in the manifest: an index built with other tokenizer settings must be rebuilt.
+TOKENIZER_DESCRIPTION = "sudachi-core:C+A-normalized;ascii-lower;v1"
+
+_dictionary_lock = threading.Lock()
+_dictionary = None
+_local = threading.local()
+_BRACKETS = re.compile(r"[()\[\]{}「」『』【】〔〕〈〉《》]")
+
+
+def _tokenizer():
+    """This thread's Sudachi tokenizer (the dictionary is loaded once per process)."""
+    tokenizer = getattr(_local, "tokenizer", None)
+    if tokenizer is None:
+        global _dictionary
+        from sudachipy import Dictionary, SplitMode
+
+        with _dictionary_lock:
+            if _dictionary is None:
+                _dictionary = Dictionary(dict="core")
+            # Tokenizer objects keep per-call state, so each thread gets its own.
+            tokenizer = _dictionary.tokenizer(mode=SplitMode.C)
+        _local.tokenizer = tokenizer
+        _local.mode_a = SplitMode.A
+    return tokenizer
+
+
+def _pieces(text: str) -> Iterable[str]:
+    """Cut text into pieces Sudachi accepts, preferring line breaks as cut points."""
+    while len(text) > _MAX_PIECE_CHARS:
+        cut = text.rfind("\n", 0, _MAX_PIECE_CHARS)
+        if cut <= 0:
+            cut = _MAX_PIECE_CHARS
+        yield text[:cut]
+        text = text[cut:]
+    if text:
+        yield text
+
+
+def _ascii_words(text: str) -> list[str]:
+    return [w for w in _ASCII_WORD.findall(text.lower()) if w not in EN_STOPWORDS]
+
+
+def tokenize_for_search(text: str) -> list[str]:
+    """Split text into the terms the keyword index is built from.
+
+    Japanese is analysed with SudachiPy (split mode C, plus the mode-A parts
+    of compound words so that ``通信`` also finds ``宇宙通信``) and each word is
+    reduced to its normalized form; particles, auxiliaries, punctuation and
+    whitespace are dropped.  Runs of ASCII letters and digits are lower-cased
+    words (English stopwords dropped) rather than Sudachi's katakana readings.
+
+    Args:
+        text: Any text, Japanese, English or mixed.
+
+    Returns:
+        The terms in text order (repeats kept, for term frequencies).
+    """
+    # Brackets become spaces: Sudachi reads "会合(ドイツ)" as one word whose
+    # normalized form is just 会合, and the annotation would be lost.
+    text = _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text))
+    text = _ODD_CHARS.sub(" ", text)
+    if not text.strip():
+        return []
+    tokenizer = _tokenizer()
+    mode_a = _local.mode_a
+    terms: list[str] = []
+    for piece in _pieces(text):
+        ascii_run: list[str] = []
+        for morpheme in tokenizer.tokenize(piece):
+            surface = morpheme.surface()
+            if surface.isascii():
+                # Sudachi turns English into katakana readings ("Bureau" -> ビューロー) and
+                # splits "G7" in two; whole lower-cased ASCII words match far better.
+                ascii_run.append(surface)
+                continue
+            if ascii_run:
+                terms.extend(_ascii_words("".join(ascii_run)))
+                ascii_run = []
+            if morpheme.part_of_speech()[0] in _DROP_POS:
+                continue
+            terms.append(morpheme.normalized_form())
+            parts = morpheme.split(mode_a)
+            if len(parts) > 1:
+                terms.extend(
+                    part.normalized_form()
+                    for part in parts
+                    if part.part_of_speech()[0] not in _DROP_POS and not part.surface().isspace()
+                )
+        if ascii_run:
+            terms.extend(_ascii_words("".join(ascii_run)))
+    return terms
+
+
+
+@functools.lru_cache(maxsize=4096)
+def passage_terms(text: str) -> frozenset[str]:
+    """The distinct search terms of a passage, memoised (passages recur across questions)."""
+    return frozenset(tokenize_for_search(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def passage_readings(text: str) -> dict[str, str]:
+    """:func:`term_readings` of a passage, memoised. Do not change the returned dict."""
+    return term_readings(text)
+
+
+_TITLES = frozenset("大臣 長官 総裁 議長 首相 総理 局長 閣僚 氏 知事 市長 大統領 委員長 社長 会長 総理大臣 副大臣".split())
+_NOT_A_PERSON_AFTER = frozenset("会合 会議 宣言 級 声明 理事会 会".split())
+
+
+@functools.lru_cache(maxsize=8192)
+def names_person(text: str) -> bool:
+    """True when ``text`` names someone: a personal name, or a title after a proper noun (松本大臣).
+
+    A title alone is a role (担当閣僚, 関係大臣), and a title inside a meeting's
+    name (保健大臣会合) names no one.
+    """
+    text = _ODD_CHARS.sub(" ", unicodedata.normalize("NFKC", text))
+    tokenizer = _tokenizer()
+    for piece in _pieces(text):
+        morphemes = list(tokenizer.tokenize(piece))
+        for i, morpheme in enumerate(morphemes):
+            pos = morpheme.part_of_speech()
+            if pos[2] == "人名":
+                return True
+            if morpheme.surface() not in _TITLES:
+                continue
+            following = morphemes[i + 1].surface() if i + 1 < len(morphemes) else ""
+            if following in _NOT_A_PERSON_AFTER:
+                continue
+            # The proper noun may sit a few words before the title (西村経済産業大臣).
+            before = morphemes[max(0, i - 4) : i]
+            if any(m.part_of_speech()[1] == "固有名詞" for m in before):
+                return True
+    return False
+
+
+def term_readings(text: str) -> dict[str, str]:
+    """Each Japanese search term of ``text`` with its reading in romaji (仙台 → sendai).
+
+    Lets a romanised name in an English question find the document's word
+    (see :mod:`kotae.index.glossary`).
+    """
+    from kotae.index.glossary import romanize
+
+    text = _ODD_CHARS.sub(" ", _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text)))
+    if not text.strip():
+        return {}
+    tokenizer = _tokenizer()
+    mode_a = _local.mode_a
+    out: dict[str, str] = {}
+    for piece in _pieces(text):
+        for morpheme in tokenizer.tokenize(piece):
+            if morpheme.surface().isascii() or morpheme.part_of_speech()[0] in _DROP_POS:
+                continue
+            for unit in (morpheme, *morpheme.split(mode_a)):
+                reading = romanize(unit.reading_form())
+                if reading:
+                    out.setdefault(unit.normalized_form(), reading)
+    return out
