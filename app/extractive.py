@@ -219,6 +219,16 @@ class ExtractiveAnswerer:
                 - (w.other_year if names_other_year(with_year_antecedent(cand, candidates), question.years) else 0.0)
             )
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+        # Two sentences that restate one fact (two documents reporting the same meeting)
+        # differ in score by little more than embedding noise, which shifts with the
+        # CPU's arithmetic; between such close restatements the retriever's passage
+        # order, which weighs the whole passage and its keywords, decides.
+        restating = [
+            c for c in ranked[1:] if c.score >= ranked[0].score - w.tie_margin and redundant(c.text, ranked[0].text)
+        ]
+        if restating and min(c.doc_index for c in restating) < ranked[0].doc_index:
+            first = min(restating, key=lambda c: c.doc_index)
+            ranked = [first, *(c for c in ranked if c is not first)]
         best = ranked[0]
 
         reason = self._abstain_reason(question, best, terms, year_text=with_year_antecedent(best, candidates))
