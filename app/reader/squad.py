@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, articles in measuring_sets(args.data).items():
         path = args.out / f"{name}.json"
         path.write_text(json.dumps({"version": name, "data": articles}, ensure_ascii=False), encoding="utf-8")
-        print(f"{path}: {len(articles)} articles")  # noqa: T201 - a command's output
+        sys.stdout.write(f"{path}: {len(articles)} articles\n")
 
 
 if __name__ == "__main__":
