@@ -3,8 +3,9 @@
 Reciprocal-rank fusion (Cormack et al., 2009) adds ``1 / (rrf_k + rank)`` over
 the rankings a chunk appears in.  It needs no score calibration between the
 two retrievers, which is why it is used instead of a weighted sum of scores.
-The store runs the fusion (:meth:`~kotae.index.store.StoreReader.hybrid`),
-so a database server does it in one query.
+The store runs the fusion (:meth:`~kotae.index.store.StoreReader.hybrid`,
+through :func:`~kotae.index.fusion.reciprocal_rank_fusion`, or the same formula
+in SQL), so a database server does it in one query.
 
 In hybrid mode the BM25 ranking only takes part when at least half of the
 query's distinct terms occur somewhere in the index.  Below that the query is

@@ -25,10 +25,9 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from kotae.index.fusion import RRF_K, reciprocal_rank_fusion
 from kotae.ingest.errors import IndexStateError, InputError
 
-# Reciprocal-rank fusion's constant (Cormack et al., 2009), the same for every backend.
-RRF_K = 60
 REBUILD_HINT = "rebuild it with `kotae ingest --rebuild PATH`"
 # The collection a server store uses when no index is named.
 DEFAULT_COLLECTION = "kotae"
@@ -83,10 +82,7 @@ def rrf(dense: Sequence[tuple[int, float]], sparse: Sequence[tuple[int, float]],
         k: How many fused results to keep.
         rrf_k: The fusion constant; larger values flatten rank differences.
     """
-    fused: dict[int, float] = {}
-    for ranking in (dense, sparse):
-        for rank, (rowid, _) in enumerate(ranking, 1):
-            fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (rrf_k + rank)
+    fused = reciprocal_rank_fusion(([r for r, _ in dense], [r for r, _ in sparse]), rrf_k=rrf_k)
     dense_at = {r: (i, s) for i, (r, s) in enumerate(dense, 1)}
     sparse_at = {r: (i, s) for i, (r, s) in enumerate(sparse, 1)}
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
