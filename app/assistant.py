@@ -7,12 +7,13 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.documents import Document
+from langchain_core.runnables import Runnable
 
 from kotae.app.answers import Answer
 from kotae.app.chain import build_extractive_chain
@@ -27,7 +28,11 @@ from kotae.ingest import split_sentences
 from kotae.ingest.errors import InputError
 from kotae.index import DocumentIndex, tokenize_for_search
 
+if TYPE_CHECKING:
+    from kotae.app.llm import LLMAnswerer
+
 logger = logging.getLogger(__name__)
+_Built = TypeVar("_Built")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 # A follow-up that leans on the previous question ("それはいつ？", "who chaired it?").
@@ -61,13 +66,33 @@ def prepare_question(question: str, *, limit: int) -> tuple[str, str | None]:
 
 @dataclass
 class _Parts:
-    """What forks of one Assistant share: the index, models and answerer."""
+    """What forks of one Assistant share: the index, models and answerer.
+
+    ``built`` holds what questions use but need not rebuild (the re-ranking
+    retriever, the extractive chain, the LLM client), each under the options
+    it was built with, so a fork with other options gets its own.
+    """
 
     index: DocumentIndex
     embeddings: CachedEmbeddings
     answerer: ExtractiveAnswerer
     first_answerer: ExtractiveAnswerer
     reader: Any = None  # the trained reader's answerer, loaded on first use
+    built: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+    # Re-entrant: building the chain looks up the retriever.
+    lock: Any = field(default_factory=threading.RLock, repr=False)
+
+    def once(self, key: tuple[Any, ...], build: Callable[[], _Built]) -> _Built:
+        """The object built for ``key``: built on first use, then shared by every fork.
+
+        Args:
+            key: What the object depends on (its kind and the options it reads).
+            build: Makes it; called at most once per key (a failure is not kept).
+        """
+        with self.lock:
+            if key not in self.built:
+                self.built[key] = build()
+            return self.built[key]
 
 
 class Assistant:
@@ -154,14 +179,48 @@ class Assistant:
         return self.retriever().invoke(cleaned)
 
     def retriever(self, *, k: int | None = None) -> SentenceRerankRetriever:
-        """The LangChain retriever this assistant answers from (index + sentence re-ranking)."""
-        return SentenceRerankRetriever(
-            index=self.index,
-            embeddings=self._parts.embeddings,
-            split_sentences=split_sentences,
-            k=k or self.settings.top_k,
-            mode=self.settings.retriever,
+        """The LangChain retriever this assistant answers from (index + sentence re-ranking).
+
+        One per ``k`` and retriever mode, built on first use and shared with
+        this assistant's forks: it keeps no state between questions.
+        """
+        k = k or self.settings.top_k
+        mode = self.settings.retriever
+        return self._parts.once(
+            ("retriever", k, mode),
+            lambda: SentenceRerankRetriever(
+                index=self.index, embeddings=self._parts.embeddings, split_sentences=split_sentences, k=k, mode=mode
+            ),
         )
+
+    def _extractive_chain(self) -> Runnable[dict[str, Any], Answer]:
+        """The extractive chain of this assistant's options, built once for them."""
+        answerer = self._parts.first_answerer if self.selection == "first" else self._parts.answerer
+        return self._parts.once(
+            ("chain", self.settings.top_k, self.settings.retriever, self.selection),
+            lambda: build_extractive_chain(self.retriever(), answerer),
+        )
+
+    def _llm_answerer(self) -> "LLMAnswerer":
+        """The LLM answerer (and its HTTP client) of these settings, built once for them.
+
+        Keyed by the whole settings rather than by the endpoint alone, so
+        that whatever the answerer reads, a fork or an ``ask()`` call with
+        other values (a KOTAE_LLM_BASE_URL set later) gets a client of its own.
+
+        Raises:
+            InputError: When no LLM endpoint or model is configured.
+        """
+        from kotae.app.extractive import is_heading
+        from kotae.app.llm import LLMAnswerer
+        from kotae.app.llm_citations import QuoteFinder
+
+        def build() -> LLMAnswerer:
+            answerer = self._parts.answerer
+            quotes = QuoteFinder(answerer.embeddings, answerer.candidates, tokenize_for_search, is_heading=is_heading)
+            return LLMAnswerer(self.settings, quotes)
+
+        return self._parts.once(("llm", self.settings), build)
 
     def ask(self, question: str) -> Answer:
         """Answer a question, citing the passages used.
@@ -194,9 +253,7 @@ class Assistant:
         if self.selection == "reader":
             documents = self.retriever().invoke(self._query_for(analysis.text))
             return self._reader_answerer().answer(analysis.text, analysis.language, documents)
-        answerer = self._parts.first_answerer if self.selection == "first" else self._parts.answerer
-        chain = build_extractive_chain(self.retriever(), answerer)
-        return chain.invoke({"question": analysis, "query": self._query_for(analysis.text)})
+        return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
 
     def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:
         answer: Answer | None = None
@@ -213,13 +270,7 @@ class Assistant:
         Raises:
             InputError: When no LLM endpoint or model is configured.
         """
-        from kotae.app.extractive import is_heading
-        from kotae.app.llm import LLMAnswerer
-        from kotae.app.llm_citations import QuoteFinder
-
-        answerer = self._parts.answerer
-        quotes = QuoteFinder(answerer.embeddings, answerer.candidates, tokenize_for_search, is_heading=is_heading)
-        llm = LLMAnswerer(self.settings, quotes)
+        llm = self._llm_answerer()
         retriever = self.retriever()
         with self._lock:
             history = [(asked, answered.text) for asked, answered in self.history]

@@ -18,7 +18,7 @@ import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, PrivateAttr
 
 from kotae.app.language import detect_language
 from kotae.index import glossary, keyword, tokenize_for_search
@@ -60,6 +60,19 @@ class SentenceRerankRetriever(BaseRetriever):
     mix: float = 0.5
     rrf_k: float = RRF_K
     translated_weight: float = 0.1
+    # The index's retrievers by (k, mode): built once, not per question.
+    _index_retrievers: dict[tuple[int, str], BaseRetriever] = PrivateAttr(default_factory=dict)
+
+    def _index_retriever(self, k: int, mode: str) -> BaseRetriever:
+        """The index's retriever for ``k`` and ``mode``, made on first use.
+
+        Two threads may both make one on their first question; either is
+        kept, they are alike and hold no state between questions.
+        """
+        retriever = self._index_retrievers.get((k, mode))
+        if retriever is None:
+            retriever = self._index_retrievers.setdefault((k, mode), self.index.retriever(k=k, mode=mode))
+        return retriever
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
@@ -67,8 +80,8 @@ class SentenceRerankRetriever(BaseRetriever):
         # One plan for the index's retriever and the re-ranking: one embedding, one glossary run.
         plan = QueryPlan.reuse(kwargs.get("plan"), query, self.embeddings)
         if self.mode == "bm25":
-            return self.index.retriever(k=self.k, mode="bm25").invoke(query, plan=plan)
-        docs = self.index.retriever(k=max(self.pool, self.k), mode=self.mode).invoke(query, plan=plan)
+            return self._index_retriever(self.k, "bm25").invoke(query, plan=plan)
+        docs = self._index_retriever(max(self.pool, self.k), self.mode).invoke(query, plan=plan)
         if len(docs) <= 1:
             return docs[: self.k]
         query_vector = np.asarray(plan.vector, dtype=np.float32)

@@ -415,6 +415,26 @@ def test_an_endpoint_that_trickles_forever_is_cut_off(assistant: Assistant, serv
     assert answer.mode == "extractive"
 
 
+def test_the_chat_client_is_built_once_per_settings(assistant: Assistant, server: FakeLLMServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import kotae.app.llm
+
+    built: list[Settings] = []
+    make = kotae.app.llm.chat_model
+
+    def counting(settings: Settings):
+        built.append(settings)
+        return make(settings)
+
+    monkeypatch.setattr(kotae.app.llm, "chat_model", counting)
+    conversation = llm_assistant(assistant, server, timeout=11.0)  # settings no other test uses: nothing built yet
+    assert conversation.ask(WHEN_EN).mode == conversation.fork().ask(WHEN_EN).mode == "llm"
+    assert len(built) == 1
+    # Other endpoint settings take effect, with a client of their own.
+    assert conversation.fork(llm_timeout_s=12.0).ask(WHEN_EN).mode == "llm"
+    assert len(built) == 2 and len(server.answers) == 3
+
+
 def test_llm_mode_without_configuration_is_refused(assistant: Assistant) -> None:
     conversation = assistant.fork(mode="llm")
     with pytest.raises(InputError, match="KOTAE_LLM_BASE_URL"):
