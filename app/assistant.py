@@ -285,10 +285,11 @@ class Assistant:
     def stream(self, question: str) -> Iterator[str | Answer]:
         """Yield the answer text as it comes, then the complete Answer.
 
-        In extractive mode the text comes sentence by sentence; in LLM mode
-        as the model writes it. When the model's answer is replaced by the
-        extractive one (see ``Answer.notice``), the final Answer's text is
-        the one to show.
+        In LLM mode the text comes as the model writes it. In extractive
+        mode (and over an empty index) the answer is chosen whole, so its
+        text comes once, when it is ready. When the model's answer is
+        replaced by the extractive one (see ``Answer.notice``), the final
+        Answer's text is the one to show.
         """
         if self.settings.mode == "llm":
             started = time.perf_counter()
@@ -309,9 +310,7 @@ class Assistant:
                 yield answer
                 return
         answer = self.ask(question)
-        pieces = re.split(r"(?<=\]) ", answer.text)
-        for i, piece in enumerate(pieces):
-            yield piece if i == 0 else " " + piece
+        yield answer.text
         yield answer
 
 
