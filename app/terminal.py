@@ -1,6 +1,6 @@
 """What a command-line user sees when something goes wrong: one line, never a traceback.
 
-Shared by ``kotae`` (app/cli.py) and ``kotae chat``'s launcher (app/ui.py), so
+Shared by ``kotae`` (app/cli.py) and ``kotae chat``'s launcher (app/ui/__init__.py), so
 that nothing needs to import the CLI itself.
 """
 

@@ -23,7 +23,7 @@ import pytest
 from kotae.app.answers import Answer
 from kotae.app.language import MESSAGES
 from kotae.app.ui import is_local_host
-from kotae.app.ui_uploads import safe_filename
+from kotae.app.ui.uploads import safe_filename
 
 REPO = Path(__file__).resolve().parent.parent
 UPLOAD_LIMIT_MB = 0.01

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from kotae.app.answers import Answer, Citation
-from kotae.app.ui_render import answer_html, question_html, sources_html
-from kotae.app.ui_uploads import check_upload, discard_upload, safe_filename, store_upload
+from kotae.app.ui.render import answer_html, question_html, sources_html
+from kotae.app.ui.uploads import check_upload, discard_upload, safe_filename, store_upload
 
 
 def _free_port() -> int:

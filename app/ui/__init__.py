@@ -1,7 +1,9 @@
 """The web UI: ``kotae chat``, ``build_app`` and ``launch``.
 
-Gradio is imported only when the UI is built or launched, so that the other
-``kotae`` commands start quickly.
+The package holds the launcher (here), the Gradio app (:mod:`.app`), its
+HTML (:mod:`.render`), the checks on uploaded files (:mod:`.uploads`) and
+the page's CSS and script (``static/``). Gradio is imported only when the UI
+is built or launched, so that the other ``kotae`` commands start quickly.
 
 Example:
     >>> from kotae.app import Assistant, get_settings
@@ -54,7 +56,7 @@ def build_app(assistant: Assistant, *, settings: Settings) -> gr.Blocks:
         The Gradio Blocks, with its queue set up.
     """
     _offline_gradio()
-    from kotae.app import ui_app
+    from kotae.app.ui import app as ui_app
 
     return ui_app.build_app(assistant, settings=settings)
 
@@ -119,7 +121,7 @@ def launch(
     """
     credentials = parse_auth(auth or settings.ui_auth)
     demo = build_app(assistant, settings=settings)
-    from kotae.app import ui_app
+    from kotae.app.ui import app as ui_app
 
     demo.launch(
         server_name=host,
