@@ -27,6 +27,7 @@ from kotae.app.settings import Settings, get_settings
 from kotae.ingest import split_sentences
 from kotae.ingest.errors import InputError
 from kotae.index import DocumentIndex, tokenize_for_search
+from kotae.index.query_plan import QueryPlan
 
 if TYPE_CHECKING:
     from kotae.app.llm import LLMAnswerer
@@ -129,6 +130,9 @@ class Assistant:
         if selection not in ("scored", "first", "reader"):
             raise InputError(f"selection must be 'scored', 'first' or 'reader', got {selection!r}")
         self.selection = selection
+        if selection == "reader" and _parts is None:
+            # torch and the reader's weights load while the index opens and the first question is retrieved.
+            threading.Thread(target=_preload_reader, args=(self.settings,), name="kotae-reader-load", daemon=True).start()
         self._parts = _parts or self._load(index)
         self.history: list[tuple[str, Answer]] = []
         self._lock = threading.Lock()
@@ -251,8 +255,15 @@ class Assistant:
 
     def _ask_extractive(self, analysis: QuestionAnalysis) -> Answer:
         if self.selection == "reader":
-            documents = self.retriever().invoke(self._query_for(analysis.text))
-            return self._reader_answerer().answer(analysis.text, analysis.language, documents)
+            from kotae.app.reader.bridge import bridged_question, needs_bridge
+
+            query = self._query_for(analysis.text)
+            plan = QueryPlan(query, self._parts.embeddings)
+            documents = self.retriever().invoke(query, plan=plan)
+            read_as = analysis.text
+            if needs_bridge(analysis.language, documents):
+                read_as = bridged_question(analysis.text, documents, plan, self.index.keyword_idf)
+            return self._reader_answerer().answer(analysis.text, analysis.language, documents, read_as=read_as)
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
 
     def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:
@@ -312,6 +323,14 @@ class Assistant:
         answer = self.ask(question)
         yield answer.text
         yield answer
+
+
+def _preload_reader(settings: Settings) -> None:
+    """Load the process's shared reader in the background (a failure is reported by the first question)."""
+    try:
+        load_reader(settings)
+    except Exception:  # noqa: BLE001 - the question that needs the reader raises it as a message
+        logger.debug("loading the reader in the background failed", exc_info=True)
 
 
 _shared: dict[Path | None, Assistant] = {}

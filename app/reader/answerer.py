@@ -101,9 +101,17 @@ class ReaderAnswerer:
         self.split = split_sentences
         self.threshold = reader.threshold if threshold is None else threshold
 
-    def answer(self, question: str, language: str, documents: Sequence[Document]) -> Answer:
-        """The Answer to ``question`` from ``documents`` (best first), or an abstention."""
-        spans = self.reader.read(question, [d.page_content for d in documents])
+    def answer(self, question: str, language: str, documents: Sequence[Document], *, read_as: str | None = None) -> Answer:
+        """The Answer to ``question`` from ``documents`` (best first), or an abstention.
+
+        Args:
+            question: The question as asked.
+            language: Its language (for the abstention message).
+            documents: The retrieved passages, best first.
+            read_as: The question as the reader reads it, when not as asked (an
+                English question bridged into the passages' Japanese words).
+        """
+        spans = self.reader.read(read_as or question, [d.page_content for d in documents])
         if not spans or spans[0].score < self.threshold:
             return Answer(question=question, text=message("abstain", language), abstained=True, language=language)
         best = spans[0]

@@ -30,35 +30,33 @@ def build_model(base_folder: Path, *, layers: int | None = None) -> Any:
     """The span model on top of the e5 weights in ``base_folder``.
 
     Args:
-        base_folder: A BertModel folder (kotae's converted e5).
+        base_folder: A BertModel folder (kotae's converted e5), read by
+            :mod:`kotae.app.reader.encoder` (plain torch, no ``transformers``).
         layers: Keep only the first ``layers`` encoder layers (default: all).
 
     Returns:
         A ``SpanModel`` (torch module) in eval mode.
     """
     import torch
-    from transformers import BertModel
+
+    from kotae.app.reader.encoder import load_encoder
 
     class SpanModel(torch.nn.Module):
-        """BertModel + Linear(hidden, 2): start and end logits per token."""
+        """The e5 encoder + Linear(hidden, 2): start and end logits per token."""
 
         def __init__(self, encoder: Any) -> None:
             super().__init__()
             self.encoder = encoder
-            self.qa = torch.nn.Linear(encoder.config.hidden_size, 2)
+            self.qa = torch.nn.Linear(encoder.hidden_size, 2)
 
         def forward(self, input_ids: Any, attention_mask: Any) -> tuple[Any, Any]:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            hidden = self.encoder(input_ids, attention_mask)
             logits = self.qa(hidden).float()
             # Padding can never be a start or an end.
             logits = logits.masked_fill(attention_mask[..., None] == 0, -1e4)
             return logits[..., 0], logits[..., 1]
 
-    encoder = BertModel.from_pretrained(str(base_folder), add_pooling_layer=False)
-    if layers is not None and layers < encoder.config.num_hidden_layers:
-        encoder.encoder.layer = encoder.encoder.layer[:layers]
-        encoder.config.num_hidden_layers = layers
-    model = SpanModel(encoder)
+    model = SpanModel(load_encoder(base_folder, layers=layers))
     torch.nn.init.normal_(model.qa.weight, std=0.02)
     torch.nn.init.zeros_(model.qa.bias)
     return model.eval()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kotae.app.reader.model import WEIGHTS_DIR, load_reader, read_card
-from kotae.app.reader.spans import Span, best_span, pad, windows
+from kotae.app.reader.spans import Span, best_span, load_tokenizer, pad, windows
 from kotae.index.precision import autocast, resolve
 
 logger = logging.getLogger(__name__)
@@ -36,14 +36,14 @@ class Reader:
     """
 
     def __init__(self, base_folder: Path, weights: Path = WEIGHTS_DIR, precision: str = "auto") -> None:
-        from transformers import AutoTokenizer
-
         self.card = read_card(weights)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(base_folder))
+        self.tokenizer = load_tokenizer(base_folder)
+        self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.model = load_reader(base_folder, weights)
         self.threshold = float(self.card.get("threshold", 0.0))
         self.precision = resolve(precision)
-        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        # One question at a time: torch already uses every core, and windowing sets the tokenizer's truncation.
+        self._lock = threading.Lock()
 
     def read(self, question: str, passages: list[str]) -> list[Span]:
         """The best span of each passage, best first.
@@ -55,24 +55,23 @@ class Reader:
         Returns:
             One Span per passage that yields any (best score first).
         """
-        wins = windows(self.tokenizer, question, passages)
-        if not wins:
-            return []
-        best: dict[int, Span] = {}
-        for start in range(0, len(wins), WINDOW_BATCH):
-            group = wins[start : start + WINDOW_BATCH]
-            s_logits, e_logits = self._logits([w.input_ids for w in group])
-            for w, s, e in zip(group, s_logits, e_logits):
-                span = best_span(w, s, e)
-                if span.end > span.start and (w.passage not in best or span.score > best[w.passage].score):
-                    best[w.passage] = span
+        with self._lock:
+            wins = windows(self.tokenizer, question, passages)
+            best: dict[int, Span] = {}
+            for start in range(0, len(wins), WINDOW_BATCH):
+                group = wins[start : start + WINDOW_BATCH]
+                s_logits, e_logits = self._logits([w.input_ids for w in group])
+                for w, s, e in zip(group, s_logits, e_logits):
+                    span = best_span(w, s, e)
+                    if span.end > span.start and (w.passage not in best or span.score > best[w.passage].score):
+                        best[w.passage] = span
         return sorted(best.values(), key=lambda sp: -sp.score)
 
     def _logits(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        ids, mask = pad(rows, self.tokenizer.pad_token_id)
-        with self._lock, torch.inference_mode(), autocast(self.precision):
+        ids, mask = pad(rows, self.pad_id)
+        with torch.inference_mode(), autocast(self.precision):
             s, e = self.model(ids, mask)
         return s.float().numpy(), e.float().numpy()
 

@@ -7,6 +7,7 @@ same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,12 +39,19 @@ class Window:
     offsets: list[tuple[int, int]]
 
 
+def load_tokenizer(folder: Path) -> Any:
+    """The model folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` (no ``transformers`` needed)."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
 def trim_question(tokenizer: Any, question: str) -> str:
     """The question, cut to :data:`MAX_QUESTION_TOKENS` tokens when longer."""
-    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-    if len(enc["input_ids"]) <= MAX_QUESTION_TOKENS:
+    enc = tokenizer.encode(question, add_special_tokens=False)
+    if len(enc.ids) <= MAX_QUESTION_TOKENS:
         return question
-    return question[: enc["offset_mapping"][MAX_QUESTION_TOKENS - 1][1]]
+    return question[: enc.offsets[MAX_QUESTION_TOKENS - 1][1]]
 
 
 def windows(
@@ -57,7 +65,8 @@ def windows(
     """Cut each passage into windows that each hold the whole question.
 
     Args:
-        tokenizer: A fast tokenizer (offsets needed).
+        tokenizer: A ``tokenizers.Tokenizer`` (:func:`load_tokenizer`); its
+            truncation setting is changed, so callers sharing one hold a lock.
         question: The question.
         passages: The passage texts.
         max_length: Tokens per window.
@@ -69,23 +78,21 @@ def windows(
     if not passages:
         return []
     question = trim_question(tokenizer, question)
-    enc = tokenizer(
-        [question] * len(passages),
-        passages,
-        truncation="only_second",
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-    )
+    tokenizer.enable_truncation(max_length, stride=stride, strategy="only_second")
+    try:
+        encodings = tokenizer.encode_batch([(question, passage) for passage in passages])
+    finally:
+        tokenizer.no_truncation()
     out: list[Window] = []
-    for i, ids in enumerate(enc["input_ids"]):
-        seq = enc.sequence_ids(i)
-        ctx = [j for j, s in enumerate(seq) if s == 1]
-        if not ctx:
-            continue
-        offsets = [tuple(o) if s == 1 else (0, 0) for o, s in zip(enc["offset_mapping"][i], seq)]
-        out.append(Window(int(enc["overflow_to_sample_mapping"][i]), list(ids), (ctx[0], ctx[-1] + 1), offsets))
+    for passage, first in enumerate(encodings):
+        # A long passage's later windows are the overflow of its first.
+        for enc in [first, *first.overflowing]:
+            seq = enc.sequence_ids
+            ctx = [j for j, s in enumerate(seq) if s == 1]
+            if not ctx:
+                continue
+            offsets = [tuple(o) if s == 1 else (0, 0) for o, s in zip(enc.offsets, seq)]
+            out.append(Window(passage, list(enc.ids), (ctx[0], ctx[-1] + 1), offsets))
     return out
 
 

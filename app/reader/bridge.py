@@ -1,0 +1,71 @@
+"""An English question put to the reader over Japanese passages, with its words bridged.
+
+The reader was trained on questions in the passage's language and on
+code-switched ones (:mod:`kotae.app.reader.code_switch`). For an English
+question over Japanese passages, each English phrase the glossary carries into
+words *of those passages* is replaced by that word, and a romanised name by
+the passage word it reads as (Sendai → 仙台): "Where was the G7 Health
+Ministers' Meeting held?" reaches the reader as "Where was the G7 保健 大臣'
+会合 held?". Phrases the passages do not hold stay English for the encoder to
+match across languages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from langchain_core.documents import Document
+
+from kotae.app.language import detect_language
+from kotae.index import glossary, keyword
+from kotae.index.query_plan import QueryPlan
+from kotae.index.search_terms import tokenize_for_search
+
+Known = Callable[[Sequence[str]], dict[str, float | None]]
+
+
+def needs_bridge(question_language: str, documents: Sequence[Document]) -> bool:
+    """Whether the question is English and the passages Japanese."""
+    if question_language != "en" or not documents:
+        return False
+    return detect_language(" ".join(d.page_content[:200] for d in documents[:3])) == "ja"
+
+
+def replace_phrases(question: str, replacements: dict[str, str]) -> str:
+    """``question`` with each English phrase (any case, whole words) replaced, longest first."""
+    for phrase in sorted(replacements, key=len, reverse=True):
+        words = phrase.split()
+        if not words:
+            continue
+        pattern = r"(?<![A-Za-z])" + r"[\s\-]+".join(re.escape(w) for w in words) + r"(?:s|es)?(?![A-Za-z])"
+        question = re.sub(pattern, f" {replacements[phrase]} ", question, count=1, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", question).strip()
+
+
+def bridged_question(question: str, documents: Sequence[Document], plan: QueryPlan, known: Known) -> str:
+    """The question the reader reads: English words the passages hold, in their Japanese.
+
+    Args:
+        question: The English question.
+        documents: The passages the reader will read.
+        plan: The question's plan (its glossary lookups are reused).
+        known: The index's term lookup (``keyword_idf``).
+
+    Returns:
+        The bridged question (the question itself when no word is carried over).
+    """
+    within = set().union(*(keyword.passage_terms(d.page_content) for d in documents))
+    phrases = plan.translations(known, within=within, limit=1)
+    replacements = {phrase: terms[0] for phrase, terms in phrases.items()}
+    words = list(dict.fromkeys(tokenize_for_search(question)))
+    covered = {w for phrase in phrases for w in phrase.split()}
+
+    def readings() -> dict[str, str]:
+        return {t: r for d in documents for t, r in keyword.passage_readings(d.page_content).items()}
+
+    mapping = glossary.word_translations(question, words, known, tokenize_for_search, readings, translated=phrases)
+    for word, terms in mapping.items():
+        if word not in covered and len(terms) == 1:
+            replacements[word] = next(iter(terms))  # a romanised name, matched by its reading
+    return replace_phrases(question, replacements)
