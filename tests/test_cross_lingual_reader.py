@@ -64,3 +64,56 @@ def test_english_question_over_japanese_corpus_is_answered_in_its_words(corpus_i
     assistant = Assistant(corpus_index_path, selection="reader")
     answer = assistant.ask("In which city was the G7 Health Ministers' Meeting held?")
     assert not answer.abstained and "長崎" in answer.short
+
+
+def test_second_stage_recipe_is_one_flag_and_flags_beside_it_win() -> None:
+    from kotae.app.reader.train import SECOND_STAGE, Recipe, parse_arguments
+
+    _, recipe = parse_arguments(["--data", "d", "--second-stage", "stage1"])
+    assert recipe.init == "stage1" and recipe.cross_questions == SECOND_STAGE["cross_questions"] > 0
+    assert recipe.lr == SECOND_STAGE["lr"] < Recipe().lr
+    _, recipe = parse_arguments(["--data", "d", "--second-stage", "stage1", "--cross-questions", "10"])
+    assert recipe.cross_questions == 10
+    _, recipe = parse_arguments(["--data", "d"])
+    assert recipe == Recipe() and not recipe.init and not recipe.cross_questions
+
+
+def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
+    from kotae.app.reader.train import SECOND_STAGE, THIRD_STAGE, Recipe, japanese_ranges, parse_arguments
+
+    total = 31_000  # about JaQuAD train's questions, less the calibration articles'
+    stages = [Recipe(), Recipe(**SECOND_STAGE), Recipe(**THIRD_STAGE)]
+    ranges = [japanese_ranges(total, r) for r in stages]
+    first_ja = set(ranges[0][0])
+    second_ja, second_cross = set(ranges[1][0]), set(ranges[1][1])
+    third_ja, third_cross = set(ranges[2][0]), set(ranges[2][1])
+    assert len(third_ja) == THIRD_STAGE["ja_questions"] and len(third_cross) == THIRD_STAGE["cross_questions"]
+    assert not third_ja & (first_ja | second_ja | second_cross)
+    assert not third_cross & (first_ja | second_ja | second_cross | third_ja)
+    assert second_ja <= first_ja and not second_cross & first_ja  # the second stage's own rule
+    en_first = range(Recipe().en_questions)
+    en_third = range(THIRD_STAGE["en_skip"], THIRD_STAGE["en_skip"] + THIRD_STAGE["en_questions"])
+    assert not set(en_first) & set(en_third)
+    _, recipe = parse_arguments(["--data", "d", "--third-stage", "stage2"])
+    assert recipe.init == "stage2" and recipe.ja_skip == THIRD_STAGE["ja_skip"]
+
+
+def test_cross_examples_keep_their_paragraph_and_answer_and_add_negatives() -> None:
+    from kotae.app.reader import squad
+    from kotae.app.reader.train import Recipe, cross_examples
+
+    context = "青葉市の図書館は2001年に開館した。"
+    other = "青葉市の人口は約十万人である。"
+    article = {"title": "青葉市", "paragraphs": [
+        {"context": context, "qas": [{"id": "q1", "question": "図書館はいつ開館しましたか？",
+                                      "answers": [{"text": "2001年", "answer_start": context.index("2001年")}]}]},
+        {"context": other, "qas": []},
+    ]}
+    picked = squad.examples([article], "ja")
+    made = cross_examples(picked, [article], Recipe(cross_questions=1, cross_negatives=1), random.Random(0))
+    answered = [e for e in made if e.answers]
+    negatives = [e for e in made if not e.answers]
+    assert len(answered) == 1 and len(negatives) == 1
+    (start, end), = answered[0].answers
+    assert answered[0].context[start:end] == "2001年" and answered[0].question != picked[0].question
+    assert re.search(r"[a-z]{3}", answered[0].question) and negatives[0].context == other

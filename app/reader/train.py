@@ -66,6 +66,32 @@ class Recipe:
     init: str = ""
     cross_questions: int = 0
     cross_negatives: int = 0
+    # A later stage takes questions no earlier stage saw: it skips the first ``ja_skip`` /
+    # ``en_skip`` of the seeded shuffle, and ``cross_skip`` code-switched ones from its end.
+    ja_skip: int = 0
+    en_skip: int = 0
+    cross_skip: int = 0
+
+
+#: The second stage of the committed weights (``--second-stage FOLDER`` sets these and ``init``):
+#: 280 steps of 30 at a third of the first stage's learning rate, each batch a third Japanese,
+#: a third English and a third code-switched (English words over Japanese paragraphs).
+SECOND_STAGE = {
+    "ja_questions": 2400, "ja_negatives": 400, "en_questions": 2000, "en_negatives": 300, "squad2_unanswerable": 500,
+    "cross_questions": 2400, "cross_negatives": 400, "batch_size": 30, "lr": 5e-5,
+}
+
+#: The third stage (``--third-stage FOLDER``, from the second stage's weights): only questions
+#: neither earlier stage used, a third of each batch per share again, 520 steps of 30.
+THIRD_STAGE = {
+    "ja_skip": 8200, "ja_questions": 4600, "ja_negatives": 600,
+    "en_skip": 6400, "en_questions": 4400, "en_negatives": 400, "squad2_unanswerable": 400,
+    "cross_skip": 2400, "cross_questions": 4800, "cross_negatives": 400,
+    "batch_size": 30, "lr": 6e-5, "seed": 13,
+}
+
+#: The command-line flag of each later stage and its settings.
+STAGES = {"second_stage": SECOND_STAGE, "third_stage": THIRD_STAGE}
 
 
 def _positions(window, start: int, end: int) -> tuple[int, int] | None:
@@ -110,12 +136,13 @@ def build_examples(data: Path, recipe: Recipe) -> dict[str, list[squad.Example]]
     en = squad.examples(en_articles, "en")
     rng.shuffle(ja)
     rng.shuffle(en)
-    unused_ja = ja[max(recipe.ja_questions, len(ja) - recipe.cross_questions) :]
-    ja = ja[: recipe.ja_questions] + squad.paired_negatives(ja_articles, "ja", rng, recipe.ja_negatives)
+    ja_range, cross_range = japanese_ranges(len(ja), recipe)
+    unused_ja = [ja[i] for i in cross_range]
+    ja = [ja[i] for i in ja_range] + squad.paired_negatives(ja_articles, "ja", rng, recipe.ja_negatives)
     unanswerable = [e for e in squad.examples(squad.select(v2_articles, v2_train), "en") if not e.answers]
     rng.shuffle(unanswerable)
     en = (
-        en[: recipe.en_questions]
+        en[recipe.en_skip : recipe.en_skip + recipe.en_questions]
         + squad.paired_negatives(en_articles, "en", rng, recipe.en_negatives)
         + unanswerable[: recipe.squad2_unanswerable]
     )
@@ -123,6 +150,18 @@ def build_examples(data: Path, recipe: Recipe) -> dict[str, list[squad.Example]]
     if recipe.cross_questions:
         out["cross"] = cross_examples(unused_ja, ja_articles, recipe, rng)
     return out
+
+
+def japanese_ranges(total: int, recipe: Recipe) -> tuple[range, range]:
+    """Which of the ``total`` shuffled Japanese questions are read as Japanese, and which code-switched.
+
+    Japanese questions come from the start of the shuffle (after ``ja_skip``), code-switched
+    ones from its end (before the last ``cross_skip``), never the same question in both.
+    """
+    ja_range = range(min(recipe.ja_skip, total), min(recipe.ja_skip + recipe.ja_questions, total))
+    cross_end = max(ja_range.stop, total - recipe.cross_skip)
+    cross_start = max(ja_range.stop, cross_end - recipe.cross_questions)
+    return ja_range, range(cross_start, cross_end)
 
 
 def cross_examples(
@@ -329,7 +368,11 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
         "bf16": bf16,
         "train_minutes": round((time.perf_counter() - started) / 60, 1),
         "log": log,
-        "previous_stage": {k: previous.get(k) for k in ("recipe", "examples", "steps", "train_minutes")} if previous else None,
+        "previous_stage": (
+            {k: previous.get(k) for k in ("recipe", "examples", "steps", "train_minutes", "previous_stage")}
+            if previous
+            else None
+        ),
         "data": [
             "JaQuAD 1.0 train (SkelterLabsInc/JaQuAD; So et al. 2022, arXiv:2202.01764), CC BY-SA 3.0",
             "SQuAD v1.1 train (Rajpurkar et al. 2016), CC BY-SA 4.0",
@@ -356,17 +399,33 @@ def _bf16_ok() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, Recipe]:
+    """The command line's options and the recipe they make."""
     parser = argparse.ArgumentParser(description="Train kotae's extractive reader on SQuAD-format data.")
     parser.add_argument("--data", type=Path, required=True, help="folder with the JaQuAD and SQuAD files")
     parser.add_argument("--work", type=Path, default=Path("reader-work"), help="checkpoint folder (git-ignored)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the weights and card go")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--max-steps", type=int, default=None, help="stop early (timing probe)")
+    parser.add_argument("--second-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the second stage's recipe from the first stage's weights in FOLDER")
+    parser.add_argument("--third-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the third stage's recipe from the second stage's weights in FOLDER")
     for name, value in asdict(Recipe()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    first, _ = parser.parse_known_args(argv)
+    chosen = [(flag, folder) for flag in STAGES if (folder := getattr(first, flag)) is not None]
+    if len(chosen) > 1:
+        parser.error("give one of --second-stage and --third-stage")
+    for flag, folder in chosen:
+        # The stage's settings become the defaults; a flag given beside it still wins.
+        parser.set_defaults(**STAGES[flag], init=str(folder))
     args = parser.parse_args(argv)
-    recipe = Recipe(**{k: getattr(args, k) for k in asdict(Recipe())})
+    return args, Recipe(**{k: getattr(args, k) for k in asdict(Recipe())})
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, recipe = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
 
