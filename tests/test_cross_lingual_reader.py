@@ -79,7 +79,7 @@ def test_second_stage_recipe_is_one_flag_and_flags_beside_it_win() -> None:
 
 
 def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
-    from kotae.app.reader.train import SECOND_STAGE, THIRD_STAGE, Recipe, japanese_ranges, parse_arguments
+    from kotae.app.reader.train import FOURTH_STAGE, SECOND_STAGE, THIRD_STAGE, Recipe, japanese_ranges, parse_arguments
 
     total = 31_000  # about JaQuAD train's questions, less the calibration articles'
     stages = [Recipe(), Recipe(**SECOND_STAGE), Recipe(**THIRD_STAGE)]
@@ -91,6 +91,9 @@ def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
     assert not third_ja & (first_ja | second_ja | second_cross)
     assert not third_cross & (first_ja | second_ja | second_cross | third_ja)
     assert second_ja <= first_ja and not second_cross & first_ja  # the second stage's own rule
+    fourth_ja, fourth_cross = (set(r) for r in japanese_ranges(total, Recipe(**FOURTH_STAGE)))
+    earlier = first_ja | second_ja | second_cross | third_ja | third_cross
+    assert fourth_ja and fourth_cross and not (fourth_ja | fourth_cross) & earlier and not fourth_ja & fourth_cross
     en_first = range(Recipe().en_questions)
     en_third = range(THIRD_STAGE["en_skip"], THIRD_STAGE["en_skip"] + THIRD_STAGE["en_questions"])
     assert not set(en_first) & set(en_third)

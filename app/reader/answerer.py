@@ -17,6 +17,7 @@ from kotae.app.answers import Answer, Citation
 from kotae.app.citing import citation_for, display_text
 from kotae.app.language import message
 from kotae.app.reader.reader import Reader
+from kotae.app.reader.spans import Span
 
 #: Longest sentence shown whole; longer ones are cut to the clauses around the span.
 MAX_SENTENCE_CHARS = 150
@@ -114,10 +115,12 @@ class ReaderAnswerer:
         spans = self.reader.read(read_as or question, [d.page_content for d in documents])
         if not spans or spans[0].score < self.threshold:
             return Answer(question=question, text=message("abstain", language), abstained=True, language=language)
-        best = spans[0]
-        doc = documents[best.passage]
+        return self.compose(question, language, documents[spans[0].passage], spans[0])
+
+    def compose(self, question: str, language: str, doc: Document, span: Span) -> Answer:
+        """The Answer made of ``span`` in ``doc``: the exact span, its sentence (or clauses), the citation."""
         text = doc.page_content
-        start, end = trim_span(text, best.start, best.end)
+        start, end = trim_span(text, span.start, span.end)
         sentence = sentence_around(text, start, end, self.split)
         lo, hi = clause_window(text, sentence, (start, end))
         shown = ("…" if lo > sentence[0] else "") + display_text(text[lo:hi]) + ("…" if hi < sentence[1] else "")

@@ -128,16 +128,30 @@ def measuring_sets(data: Path) -> dict[str, list[dict]]:
     }
 
 
+def tuning_sets(data: Path, seed: int = 13) -> dict[str, list[dict]]:
+    """The calibration articles training left out (JaQuAD train, SQuAD v1.1 train), as SQuAD ``data`` lists.
+
+    Settings of the answering pipeline (the threshold, how far retrieval's order
+    counts) are chosen on these, never on a measuring set.
+    """
+    out = {}
+    for filename, language, name in ((JAQUAD_TRAIN, "ja", "jaquad-train-calibration"), (SQUAD_TRAIN, "en", "squad-train-calibration")):
+        articles = load_articles(data / filename)
+        _, held = split_titles(articles, CALIBRATION_ARTICLES[language], seed)
+        out[name] = select(articles, held)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m kotae.app.reader.squad --data DIR --out DIR``: write the measuring sets as files."""
+    """``python -m kotae.app.reader.squad --data DIR --out DIR``: write the measuring and tuning sets as files."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Write the English measuring sets that training never saw.")
+    parser = argparse.ArgumentParser(description="Write the English measuring sets and the calibration sets that training never saw.")
     parser.add_argument("--data", type=Path, required=True, help="folder with the JaQuAD and SQuAD files")
     parser.add_argument("--out", type=Path, required=True, help="where the .json files go")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, articles in measuring_sets(args.data).items():
+    for name, articles in {**measuring_sets(args.data), **tuning_sets(args.data)}.items():
         path = args.out / f"{name}.json"
         path.write_text(json.dumps({"version": name, "data": articles}, ensure_ascii=False), encoding="utf-8")
         sys.stdout.write(f"{path}: {len(articles)} articles\n")

@@ -90,8 +90,17 @@ THIRD_STAGE = {
     "batch_size": 30, "lr": 6e-5, "seed": 13,
 }
 
+#: The fourth stage (``--fourth-stage FOLDER``, from the third stage's weights): the next fresh
+#: questions, 600 steps of 30.
+FOURTH_STAGE = {
+    "ja_skip": 12800, "ja_questions": 5400, "ja_negatives": 600,
+    "en_skip": 10800, "en_questions": 5200, "en_negatives": 400, "squad2_unanswerable": 400,
+    "cross_skip": 7200, "cross_questions": 5600, "cross_negatives": 600,
+    "batch_size": 30, "lr": 6e-5, "seed": 13,
+}
+
 #: The command-line flag of each later stage and its settings.
-STAGES = {"second_stage": SECOND_STAGE, "third_stage": THIRD_STAGE}
+STAGES = {"second_stage": SECOND_STAGE, "third_stage": THIRD_STAGE, "fourth_stage": FOURTH_STAGE}
 
 
 def _positions(window, start: int, end: int) -> tuple[int, int] | None:
@@ -377,7 +386,13 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
             "JaQuAD 1.0 train (SkelterLabsInc/JaQuAD; So et al. 2022, arXiv:2202.01764), CC BY-SA 3.0",
             "SQuAD v1.1 train (Rajpurkar et al. 2016), CC BY-SA 4.0",
             "SQuAD v2.0 dev, training half of the articles (Rajpurkar et al. 2018), CC BY-SA 4.0",
-        ],
+        ]
+        + (
+            ["Code-switched questions: JaQuAD train questions glossed into English word by word with JMdict "
+             "(EDRDG, CC BY-SA 4.0) through kotae's glossary"]
+            if recipe.cross_questions or (previous and previous.get("recipe", {}).get("cross_questions"))
+            else []
+        ),
         "licence": "The weights derive from CC BY-SA data: CC BY-SA 4.0, with the attribution above.",
     }
     path = out / WEIGHTS_FILE
@@ -411,12 +426,14 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
                         help="run the second stage's recipe from the first stage's weights in FOLDER")
     parser.add_argument("--third-stage", type=Path, default=None, metavar="FOLDER",
                         help="run the third stage's recipe from the second stage's weights in FOLDER")
+    parser.add_argument("--fourth-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the fourth stage's recipe from the third stage's weights in FOLDER")
     for name, value in asdict(Recipe()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     first, _ = parser.parse_known_args(argv)
     chosen = [(flag, folder) for flag in STAGES if (folder := getattr(first, flag)) is not None]
     if len(chosen) > 1:
-        parser.error("give one of --second-stage and --third-stage")
+        parser.error("give one stage flag at most")
     for flag, folder in chosen:
         # The stage's settings become the defaults; a flag given beside it still wins.
         parser.set_defaults(**STAGES[flag], init=str(folder))
