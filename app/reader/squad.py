@@ -134,12 +134,17 @@ def tuning_sets(data: Path, seed: int = 13) -> dict[str, list[dict]]:
     Settings of the answering pipeline (the threshold, how far retrieval's order
     counts) are chosen on these, never on a measuring set.
     """
-    out = {}
-    for filename, language, name in ((JAQUAD_TRAIN, "ja", "jaquad-train-calibration"), (SQUAD_TRAIN, "en", "squad-train-calibration")):
-        articles = load_articles(data / filename)
-        _, held = split_titles(articles, CALIBRATION_ARTICLES[language], seed)
-        out[name] = select(articles, held)
-    return out
+    return {
+        "jaquad-train-calibration": calibration_articles(data, "ja", seed),
+        "squad-train-calibration": calibration_articles(data, "en", seed),
+    }
+
+
+def calibration_articles(data: Path, language: str, seed: int = 13) -> list[dict]:
+    """The training articles of ``language`` (``ja``: JaQuAD, ``en``: SQuAD v1.1) that training left out."""
+    articles = load_articles(data / (JAQUAD_TRAIN if language == "ja" else SQUAD_TRAIN))
+    _, held = split_titles(articles, CALIBRATION_ARTICLES[language], seed)
+    return select(articles, held)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -91,7 +91,7 @@ THIRD_STAGE = {
 }
 
 #: The fourth stage (``--fourth-stage FOLDER``, from the third stage's weights): the next fresh
-#: questions, 600 steps of 30.
+#: questions, 547 steps of 30.
 FOURTH_STAGE = {
     "ja_skip": 12800, "ja_questions": 5400, "ja_negatives": 600,
     "en_skip": 10800, "en_questions": 5200, "en_negatives": 400, "squad2_unanswerable": 400,
