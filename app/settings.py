@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kotae.index.embeddings import DEFAULT_MODEL, ENGINES
-from kotae.index.precision import PRECISIONS
-from kotae.index.retriever import MODES as RETRIEVER_MODES
+from kotae.index.embed.embeddings import DEFAULT_MODEL, ENGINES
+from kotae.index.embed.precision import PRECISIONS
+from kotae.index.retrieval.hybrid import MODES as RETRIEVER_MODES
 from kotae.ingest import DEFAULT_MAX_BYTES
 from kotae.ingest.errors import InputError
 

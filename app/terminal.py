@@ -38,7 +38,7 @@ class IngestBar:
         self.bar: Any = None
 
     def __call__(self, event: Any) -> None:
-        """Show one :class:`kotae.index.passage_vectors.IngestProgress` event."""
+        """Show one :class:`kotae.index.embed.passage_vectors.IngestProgress` event."""
         from tqdm import tqdm
 
         if event.stage != self.stage:

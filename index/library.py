@@ -42,7 +42,7 @@ from kotae.index.library_open import (
     open_folder,
 )
 from kotae.index.manifest import now_iso
-from kotae.index.retriever import MODES, HybridRetriever
+from kotae.index.retrieval.hybrid import MODES, HybridRetriever
 from kotae.index.store import CatalogueEntry, Store
 from kotae.ingest import DEFAULT_MAX_BYTES
 from kotae.ingest.errors import IndexStateError, InputError

@@ -2,7 +2,7 @@
 
 :func:`read_files` decides for each file (unchanged, rejected, or new or
 changed: then loaded and chunked); :func:`embed_and_commit` embeds the files
-read in groups across files (:mod:`kotae.index.passage_vectors`) and writes
+read in groups across files (:mod:`kotae.index.embed.passage_vectors`) and writes
 them in commits that grow with the index, one atomic store batch each.
 """
 
@@ -17,9 +17,9 @@ from typing import Literal
 
 import numpy as np
 
+from kotae.index.embed.passage_vectors import GROUP_PASSAGES, IngestProgress, embed_files, groups
 from kotae.index.library_files import sha256_file
 from kotae.index.manifest import now_iso
-from kotae.index.passage_vectors import GROUP_PASSAGES, IngestProgress, embed_files, groups
 from kotae.index.store import CatalogueEntry, Store
 from kotae.ingest import chunk_document, load_document, split_sentences
 from kotae.ingest.errors import DocumentError

@@ -179,9 +179,9 @@ def term_readings(text: str) -> dict[str, str]:
     """Each Japanese search term of ``text`` with its reading in romaji (仙台 → sendai).
 
     Lets a romanised name in an English question find the document's word
-    (see :mod:`kotae.index.glossary`).
+    (see :mod:`kotae.index.retrieval.glossary`).
     """
-    from kotae.index.glossary import romanize
+    from kotae.index.retrieval.glossary import romanize
 
     text = _ODD_CHARS.sub(" ", _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text)))
     if not text.strip():

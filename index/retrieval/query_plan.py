@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kotae.index import glossary
 from kotae.index.keyword import tokenize_for_search
+from kotae.index.retrieval import glossary
 
 Known = Callable[[Sequence[str]], dict[str, float | None]]
 
@@ -42,10 +42,10 @@ class QueryPlan:
     def translations(
         self, known: Known, *, within: set[str] | None = None, limit: int = glossary.MAX_FORMS
     ) -> dict[str, list[str]]:
-        """English phrase → index terms (:func:`kotae.index.glossary.translate`), looked up once.
+        """English phrase → index terms (:func:`kotae.index.retrieval.glossary.translate`), looked up once.
 
         The glossary runs once with no limit; each caller then takes its own
-        share, so the result equals a :func:`~kotae.index.glossary.translate`
+        share, so the result equals a :func:`~kotae.index.retrieval.glossary.translate`
         call with ``limit``.
 
         Args:

