@@ -6,7 +6,7 @@ Example:
     >>> print(answer.text)
 """
 
-from kotae.app.answers import Answer, Citation
+from kotae.app.answer.answers import Answer, Citation
 from kotae.app.assistant import Assistant, ask
 from kotae.app.settings import Settings, get_settings
 from kotae.ingest.errors import IndexStateError, InputError, KotaeError, LLMError

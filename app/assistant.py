@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable
 
-from kotae.app.answers import Answer
-from kotae.app.chain import build_extractive_chain
+from kotae.app.answer.answers import Answer
+from kotae.app.answer.chain import build_extractive_chain
 from kotae.app.embedding_cache import CachedEmbeddings
-from kotae.app.extractive import ExtractiveAnswerer
+from kotae.app.answer.extractive import ExtractiveAnswerer
 from kotae.app.language import detect_language, message
 from kotae.app.question import QuestionAnalysis, analyse
 from kotae.app.rerank import SentenceRerankRetriever
@@ -30,7 +30,7 @@ from kotae.index import DocumentIndex, tokenize_for_search
 from kotae.index.retrieval.query_plan import QueryPlan
 
 if TYPE_CHECKING:
-    from kotae.app.llm import LLMAnswerer
+    from kotae.app.answer.llm import LLMAnswerer
 
 logger = logging.getLogger(__name__)
 _Built = TypeVar("_Built")
@@ -215,9 +215,9 @@ class Assistant:
         Raises:
             InputError: When no LLM endpoint or model is configured.
         """
-        from kotae.app.extractive import is_heading
-        from kotae.app.llm import LLMAnswerer
-        from kotae.app.llm_citations import QuoteFinder
+        from kotae.app.answer.extractive import is_heading
+        from kotae.app.answer.llm import LLMAnswerer
+        from kotae.app.answer.llm_citations import QuoteFinder
 
         def build() -> LLMAnswerer:
             answerer = self._parts.answerer
@@ -274,7 +274,7 @@ class Assistant:
         assert answer is not None, "the LLM answerer always ends with an Answer"
         return answer
 
-    # -- LLM mode helper (issue 5; the rest lives in kotae.app.llm) --------
+    # -- LLM mode helper (issue 5; the rest lives in kotae.app.answer.llm) --------
     def _stream_llm(self, analysis: QuestionAnalysis) -> Iterator[str | Answer]:
         """LLM mode: the model's text as it comes, then the Answer (or the extractive fallback).
 

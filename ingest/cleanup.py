@@ -401,4 +401,5 @@ def clean_text(text: str, *, reflow: bool = True) -> str:
             # Only a line that starts a line of its own can be a heading.
             prev_heading = sep is None and headings[i]
             prev, prev_table = line, table
-    return "".join(out).strip()
+    # Removing a space can put a combining mark beside its base (う + ゙ → う\u3099): compose it, as NFKC would.
+    return unicodedata.normalize("NFC", "".join(out).strip())

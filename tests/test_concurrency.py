@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kotae.app.answers import Answer
+from kotae.app.answer.answers import Answer
 
 ASKERS = 8
 QUESTIONS = [

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from kotae.app.answers import Answer
+from kotae.app.answer.answers import Answer
 
 KOTAE = [sys.executable, "-m", "kotae.app.cli"]
 KILLS = 20

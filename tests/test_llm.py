@@ -19,9 +19,9 @@ from langchain_core.documents import Document
 
 from kotae.app import Answer, Assistant, InputError, Settings
 from kotae.app.language import message
-from kotae.app.llm import PLACEHOLDER_KEY, chat_model, check_configured, fallback_notice, shown_url
-from kotae.app.llm_citations import StreamCleaner, marker_numbers, parse_reply, rewrite_markers, strip_thinking
-from kotae.app.llm_prompt import NOT_IN_DOCUMENTS, answer_messages, escape_text, format_passages, rewrite_messages
+from kotae.app.answer.llm import PLACEHOLDER_KEY, chat_model, check_configured, fallback_notice, shown_url
+from kotae.app.answer.llm_citations import StreamCleaner, marker_numbers, parse_reply, rewrite_markers, strip_thinking
+from kotae.app.answer.llm_prompt import NOT_IN_DOCUMENTS, answer_messages, escape_text, format_passages, rewrite_messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llm_server import FakeLLMServer  # noqa: E402 - the test double sits next to the tests
@@ -417,16 +417,16 @@ def test_an_endpoint_that_trickles_forever_is_cut_off(assistant: Assistant, serv
 
 def test_the_chat_client_is_built_once_per_settings(assistant: Assistant, server: FakeLLMServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import kotae.app.llm
+    import kotae.app.answer.llm
 
     built: list[Settings] = []
-    make = kotae.app.llm.chat_model
+    make = kotae.app.answer.llm.chat_model
 
     def counting(settings: Settings):
         built.append(settings)
         return make(settings)
 
-    monkeypatch.setattr(kotae.app.llm, "chat_model", counting)
+    monkeypatch.setattr(kotae.app.answer.llm, "chat_model", counting)
     conversation = llm_assistant(assistant, server, timeout=11.0)  # settings no other test uses: nothing built yet
     assert conversation.ask(WHEN_EN).mode == conversation.fork().ask(WHEN_EN).mode == "llm"
     assert len(built) == 1

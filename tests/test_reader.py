@@ -149,7 +149,7 @@ def test_reader_answer_gives_short_span_sentence_and_offsets(corpus_index_path: 
 
 
 def test_ui_shows_the_answer_span_in_bold_inside_the_quote() -> None:
-    from kotae.app.answers import Citation
+    from kotae.app.answer.answers import Citation
     from kotae.app.ui.render import _highlighted
 
     text = "前文。ラオスの首都はヴィエンチャンである。後文。"

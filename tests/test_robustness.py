@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kotae.app.answers import Answer
+from kotae.app.answer.answers import Answer
 from kotae.ingest.errors import InputError
 
 KOTAE = [sys.executable, "-m", "kotae.app.cli"]

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kotae.app.answers import Answer
+from kotae.app.answer.answers import Answer
 from kotae.app.language import MESSAGES
 from kotae.app.ui import is_local_host
 from kotae.app.ui.uploads import safe_filename

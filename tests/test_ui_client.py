@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kotae.app.answers import Answer, Citation
+from kotae.app.answer.answers import Answer, Citation
 from kotae.app.ui.render import answer_html, question_html, sources_html
 from kotae.app.ui.uploads import check_upload, discard_upload, safe_filename, store_upload
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 from langchain_core.documents import Document
 
-from kotae.app.answers import Answer, Citation
-from kotae.app.citing import citation_for, display_text
+from kotae.app.answer.answers import Answer, Citation
+from kotae.app.answer.citing import citation_for, display_text
 from kotae.app.language import message
 from kotae.app.reader.reader import Reader
 from kotae.app.reader.spans import Span

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from kotae.app.ui import render
-from kotae.app.answers import Answer
+from kotae.app.answer.answers import Answer
 from kotae.app.settings import Settings
 from kotae.app.ui.uploads import ALLOWED_SUFFIXES, check_upload, discard_upload, safe_filename, store_upload
 from kotae.ingest.errors import KotaeError

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from kotae.app.answers import Answer, Citation
+from kotae.app.answer.answers import Answer, Citation
 from kotae.app.language import detect_language
 
 UI_MESSAGES: dict[str, dict[str, str]] = {

@@ -23,10 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 
-from kotae.app.answers import Answer
+from kotae.app.answer.answers import Answer
 from kotae.app.language import message
-from kotae.app.llm_citations import QuoteFinder, StreamCleaner, citations_for, parse_reply, strip_thinking
-from kotae.app.llm_prompt import answer_messages, rewrite_messages
+from kotae.app.answer.llm_citations import QuoteFinder, StreamCleaner, citations_for, parse_reply, strip_thinking
+from kotae.app.answer.llm_prompt import answer_messages, rewrite_messages
 from kotae.app.question import QuestionAnalysis
 from kotae.app.settings import Settings
 from kotae.ingest.errors import InputError, LLMError

@@ -15,9 +15,9 @@ Embedding similarity alone picks headings and figure captions about half the
 time on government texts, because they repeat the question's topic word for
 word; the other signals, and a penalty for headings, are what make it work.
 
-The parts, one job each: :mod:`~kotae.app.extractive_sentences` (the
+The parts, one job each: :mod:`~kotae.app.answer.extractive_sentences` (the
 candidate sentences: headings, excerpts, antecedents, redundancy),
-:mod:`~kotae.app.extractive_terms` (weighing the question's key terms, across
+:mod:`~kotae.app.answer.extractive_terms` (weighing the question's key terms, across
 languages too); this module scores the candidates, chooses the answer and
 decides when to abstain.
 """
@@ -32,7 +32,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from kotae.app.embedding_cache import CachedEmbeddings
-from kotae.app.extractive_sentences import (
+from kotae.app.answer.extractive_sentences import (
     CLAUSE_END,
     Candidate,
     SentenceSplitter,
@@ -45,8 +45,8 @@ from kotae.app.extractive_sentences import (
     with_antecedents,
     with_year_antecedent,
 )
-from kotae.app.extractive_terms import IdfLookup, Sections, Terms, overlap, rarest_terms, weigh_terms, with_name_parts
-from kotae.app.extractive_terms import term_weights  # noqa: F401  (re-exported: its old home)
+from kotae.app.answer.extractive_terms import IdfLookup, Sections, Terms, overlap, rarest_terms, weigh_terms, with_name_parts
+from kotae.app.answer.extractive_terms import term_weights  # noqa: F401  (re-exported: its old home)
 from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis, has_answer_type, names_date, names_other_year
 from kotae.index.retrieval.query_plan import QueryPlan

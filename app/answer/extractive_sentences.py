@@ -4,7 +4,7 @@ Every distinct sentence of the retrieved passages is a candidate; this module
 finds them, tells headings and captions from statements, cuts a long sentence
 down to the clauses that answer, and finds the sentence before one that leans
 on it (同年, この…). Scoring and choosing among them is
-:mod:`kotae.app.extractive`'s job.
+:mod:`kotae.app.answer.extractive`'s job.
 """
 
 from __future__ import annotations

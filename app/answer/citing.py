@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from langchain_core.documents import Document
 
-from kotae.app.answers import Citation
-from kotae.app.extractive import Candidate
+from kotae.app.answer.answers import Citation
+from kotae.app.answer.extractive import Candidate
 
 
 def display_text(sentence: str) -> str:

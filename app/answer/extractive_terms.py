@@ -5,7 +5,7 @@ Japanese passages only names travel as they are (G7, DFFT, 2023); other words
 are carried over by the glossary (Health → 保健), by their reading (Sendai →
 仙台) or by the embedding model (transport → 交通), and count for ranking only
 unless they are names. Scoring the sentences with these weights is
-:mod:`kotae.app.extractive`'s job.
+:mod:`kotae.app.answer.extractive`'s job.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from kotae.app.embedding_cache import CachedEmbeddings
-from kotae.app.extractive_sentences import Tokenizer
+from kotae.app.answer.extractive_sentences import Tokenizer
 from kotae.app.language import detect_language
 from kotae.app.question import QuestionAnalysis
 from kotae.index import keyword

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from langchain_core.documents import Document
 
-from kotae.app.answers import Citation
-from kotae.app.citing import citation_for
-from kotae.app.llm_prompt import NOT_IN_DOCUMENTS
+from kotae.app.answer.answers import Citation
+from kotae.app.answer.citing import citation_for
+from kotae.app.answer.llm_prompt import NOT_IN_DOCUMENTS
 
 # One marker group: [1], [1, 2], [1-3], ［１］, 【2】 (models write all of these).
 _NUMBERS = r"\d+(?:\s*(?:[,，、]|[-–~〜])\s*\d+)*"

@@ -1,0 +1,52 @@
+"""The Answerer protocol: the answerers that take passages satisfy it, and the extractive one answers as its chain does."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+
+import pytest
+
+from kotae.app.answer.base import Answerer
+from kotae.app.answer.chain import CitingAnswerer
+from kotae.app.answer.extractive import ExtractiveAnswerer
+from kotae.app.answer.llm import LLMAnswerer
+from kotae.app.question import analyse
+from kotae.app.reader.answerer import ReaderAnswerer
+from kotae.ingest import split_sentences
+from kotae.index import tokenize_for_search
+
+
+def _fits(cls: type) -> bool:
+    """``cls.answer`` takes the protocol's arguments, and anything more only as a keyword with a default."""
+    wanted = list(inspect.signature(Answerer.answer).parameters)
+    params = list(inspect.signature(cls.answer).parameters.values())
+    extra = params[len(wanted):]
+    return [p.name for p in params[: len(wanted)]] == wanted and all(
+        p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in extra
+    )
+
+
+def test_the_reader_and_the_extractive_answerer_are_answerers() -> None:
+    assert issubclass(ReaderAnswerer, Answerer) and _fits(ReaderAnswerer)
+    assert issubclass(CitingAnswerer, Answerer) and _fits(CitingAnswerer)
+    assert not issubclass(LLMAnswerer, Answerer)  # it retrieves for itself and streams
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか",
+        "In which city was the G7 Digital and Tech Ministers' Meeting held in 2023?",
+        "What is the capital of Australia?",
+    ],
+)
+def test_the_citing_answerer_answers_as_the_chain(assistant, question: str) -> None:
+    conversation = assistant.fork()
+    expected = conversation.ask(question)
+    analysis = analyse(expected.question, tokenize_for_search)
+    documents = conversation.retrieve(expected.question)
+    index = conversation.index
+    answerer = CitingAnswerer(ExtractiveAnswerer(index.embeddings, tokenize_for_search, split_sentences, idf=index.keyword_idf))
+    got = answerer.answer(expected.question, analysis.language, documents)
+    assert got == replace(expected, latency_ms=0.0)
