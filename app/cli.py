@@ -250,27 +250,26 @@ def remove(document: str, index: Path | None, store: str | None = None) -> None:
     click.echo(f"removed {document}")
 
 
-def _add_optional_commands() -> None:
-    """Commands of the other packages; each import is cheap until run."""
-    try:
-        from kotae.eval.cli import bench_command, eval_command  # type: ignore[attr-defined]
-    except ImportError:
+#: Entry-point group through which other packages add commands (``pyproject.toml``
+#: registers ``chat``, ``eval`` and ``bench``), so this module imports none of them:
+#: eval stays above the app.
+COMMANDS_GROUP = "kotae.commands"
+
+
+def _add_plugin_commands() -> None:
+    """Add the commands registered under :data:`COMMANDS_GROUP`; one that fails to load is logged and left out."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=COMMANDS_GROUP):
         try:
-            from kotae.eval.cli import eval_command
-        except ImportError:
-            eval_command = None
-        bench_command = None
-    for command in (eval_command, bench_command):
-        if command is not None:
-            cli.add_command(command)
-    try:
-        from kotae.app.ui import chat_command
-    except ImportError:
-        return
-    cli.add_command(chat_command)
+            command = entry.load()
+        except ImportError as exc:  # an optional part not installed
+            logger.warning("kotae %s is unavailable: %s", entry.name, exc)
+            continue
+        cli.add_command(command, entry.name)
 
 
-_add_optional_commands()
+_add_plugin_commands()
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``kotae eval`` and ``kotae bench`` (registered in the main group by kotae.app.cli)."""
+"""``kotae eval`` and ``kotae bench`` (added to the ``kotae`` group through the ``kotae.commands`` entry points)."""
 
 from __future__ import annotations
 
