@@ -67,7 +67,8 @@ def test_english_question_over_japanese_corpus_is_answered_in_its_words(corpus_i
 
 
 def test_second_stage_recipe_is_one_flag_and_flags_beside_it_win() -> None:
-    from kotae.app.reader.train import SECOND_STAGE, Recipe, parse_arguments
+    from kotae.app.reader.recipe import SECOND_STAGE, Recipe
+    from kotae.app.reader.train import parse_arguments
 
     _, recipe = parse_arguments(["--data", "d", "--second-stage", "stage1"])
     assert recipe.init == "stage1" and recipe.cross_questions == SECOND_STAGE["cross_questions"] > 0
@@ -79,7 +80,8 @@ def test_second_stage_recipe_is_one_flag_and_flags_beside_it_win() -> None:
 
 
 def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
-    from kotae.app.reader.train import FOURTH_STAGE, SECOND_STAGE, THIRD_STAGE, Recipe, japanese_ranges, parse_arguments
+    from kotae.app.reader.recipe import FOURTH_STAGE, SECOND_STAGE, THIRD_STAGE, Recipe, japanese_ranges
+    from kotae.app.reader.train import parse_arguments
 
     total = 31_000  # about JaQuAD train's questions, less the calibration articles'
     stages = [Recipe(), Recipe(**SECOND_STAGE), Recipe(**THIRD_STAGE)]
@@ -103,7 +105,8 @@ def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
 
 def test_cross_examples_keep_their_paragraph_and_answer_and_add_negatives() -> None:
     from kotae.app.reader import squad
-    from kotae.app.reader.train import Recipe, cross_examples
+    from kotae.app.reader.recipe import Recipe
+    from kotae.app.reader.train import cross_examples
 
     context = "青葉市の図書館は2001年に開館した。"
     other = "青葉市の人口は約十万人である。"

@@ -1,6 +1,6 @@
 """Train kotae's reader: ``python -m kotae.app.reader.train --data DIR``.
 
-The recipe (defaults below reproduce the committed weights):
+The recipe (:mod:`kotae.app.reader.recipe`; its defaults reproduce the first stage):
 
 - Data: JaQuAD train, SQuAD v1.1 train and the training half of SQuAD v2.0
   dev-part (its unanswerable questions), split as :mod:`kotae.app.reader.squad`
@@ -29,78 +29,15 @@ import logging
 import random
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from kotae.app.reader import squad
 from kotae.app.reader.model import WEIGHTS_DIR, WEIGHTS_FILE, build_model, save_delta, trainable_names
-from kotae.app.reader.spans import MAX_LENGTH, STRIDE, load_tokenizer, pad, windows
+from kotae.app.reader.recipe import STAGES, Recipe, japanese_ranges
+from kotae.app.reader.spans import load_tokenizer, pad, windows
 
 logger = logging.getLogger("kotae.reader.train")
-
-
-@dataclass
-class Recipe:
-    """Everything that decides the trained weights."""
-
-    seed: int = 13
-    ja_questions: int = 8200
-    en_questions: int = 6400
-    ja_negatives: int = 1400
-    en_negatives: int = 800
-    squad2_unanswerable: int = 2400
-    batch_size: int = 32
-    lr: float = 1.5e-4
-    warmup: float = 0.06
-    weight_decay: float = 0.01
-    frozen_layers: int = 2
-    layers: int = 8
-    max_length: int = MAX_LENGTH
-    stride: int = STRIDE
-    # 0: follow the schedule over every batch (600 of 32: 9,600 examples a language).
-    # A shorter run keeps the planned schedule up to ``shorten_at``, then decays to zero at ``steps``.
-    steps: int = 0
-    shorten_at: int = 0
-    # A second stage starts from trained weights (a folder with reader.safetensors) and adds
-    # code-switched JaQuAD questions (kotae.app.reader.code_switch): English words over Japanese text.
-    init: str = ""
-    cross_questions: int = 0
-    cross_negatives: int = 0
-    # A later stage takes questions no earlier stage saw: it skips the first ``ja_skip`` /
-    # ``en_skip`` of the seeded shuffle, and ``cross_skip`` code-switched ones from its end.
-    ja_skip: int = 0
-    en_skip: int = 0
-    cross_skip: int = 0
-
-
-#: The second stage of the committed weights (``--second-stage FOLDER`` sets these and ``init``):
-#: 280 steps of 30 at a third of the first stage's learning rate, each batch a third Japanese,
-#: a third English and a third code-switched (English words over Japanese paragraphs).
-SECOND_STAGE = {
-    "ja_questions": 2400, "ja_negatives": 400, "en_questions": 2000, "en_negatives": 300, "squad2_unanswerable": 500,
-    "cross_questions": 2400, "cross_negatives": 400, "batch_size": 30, "lr": 5e-5,
-}
-
-#: The third stage (``--third-stage FOLDER``, from the second stage's weights): only questions
-#: neither earlier stage used, a third of each batch per share again, 520 steps of 30.
-THIRD_STAGE = {
-    "ja_skip": 8200, "ja_questions": 4600, "ja_negatives": 600,
-    "en_skip": 6400, "en_questions": 4400, "en_negatives": 400, "squad2_unanswerable": 400,
-    "cross_skip": 2400, "cross_questions": 4800, "cross_negatives": 400,
-    "batch_size": 30, "lr": 6e-5, "seed": 13,
-}
-
-#: The fourth stage (``--fourth-stage FOLDER``, from the third stage's weights): the next fresh
-#: questions, 547 steps of 30.
-FOURTH_STAGE = {
-    "ja_skip": 12800, "ja_questions": 5400, "ja_negatives": 600,
-    "en_skip": 10800, "en_questions": 5200, "en_negatives": 400, "squad2_unanswerable": 400,
-    "cross_skip": 7200, "cross_questions": 5600, "cross_negatives": 600,
-    "batch_size": 30, "lr": 6e-5, "seed": 13,
-}
-
-#: The command-line flag of each later stage and its settings.
-STAGES = {"second_stage": SECOND_STAGE, "third_stage": THIRD_STAGE, "fourth_stage": FOURTH_STAGE}
 
 
 def _positions(window, start: int, end: int) -> tuple[int, int] | None:
@@ -159,18 +96,6 @@ def build_examples(data: Path, recipe: Recipe) -> dict[str, list[squad.Example]]
     if recipe.cross_questions:
         out["cross"] = cross_examples(unused_ja, ja_articles, recipe, rng)
     return out
-
-
-def japanese_ranges(total: int, recipe: Recipe) -> tuple[range, range]:
-    """Which of the ``total`` shuffled Japanese questions are read as Japanese, and which code-switched.
-
-    Japanese questions come from the start of the shuffle (after ``ja_skip``), code-switched
-    ones from its end (before the last ``cross_skip``), never the same question in both.
-    """
-    ja_range = range(min(recipe.ja_skip, total), min(recipe.ja_skip + recipe.ja_questions, total))
-    cross_end = max(ja_range.stop, total - recipe.cross_skip)
-    cross_start = max(ja_range.stop, cross_end - recipe.cross_questions)
-    return ja_range, range(cross_start, cross_end)
 
 
 def cross_examples(
