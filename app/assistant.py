@@ -25,7 +25,7 @@ from kotae.app.rerank import SentenceRerankRetriever
 from kotae.app.services import load_reader, open_index
 from kotae.app.settings import Settings, get_settings
 from kotae.ingest import split_sentences
-from kotae.ingest.errors import InputError
+from kotae.ingest.errors import InputError, LLMError
 from kotae.index import DocumentIndex, tokenize_for_search
 from kotae.index.retrieval.query_plan import QueryPlan
 
@@ -278,20 +278,36 @@ class Assistant:
     def _stream_llm(self, analysis: QuestionAnalysis) -> Iterator[str | Answer]:
         """LLM mode: the model's text as it comes, then the Answer (or the extractive fallback).
 
+        A follow-up is first rewritten by the model into a standalone
+        question, which is retrieved with and put to the model; when the
+        rewrite is unusable, the retrieval borrows the previous question.
+
         Raises:
             InputError: When no LLM endpoint or model is configured.
         """
+        from kotae.app.answer.llm import extractive_instead
+
         llm = self._llm_answerer()
         retriever = self.retriever()
         with self._lock:
             history = [(asked, answered.text) for asked, answered in self.history]
-        yield from llm.stream(
-            analysis,
-            retrieve=retriever.invoke,
-            extractive=lambda: self._ask_extractive(analysis),
-            history=history,
-            fallback_query=self._query_for(analysis.text),
-        )
+        ask_as = query = analysis.text
+        if history:
+            try:
+                standalone = llm.rewrite(analysis.text, history)
+            except LLMError as exc:
+                answer = extractive_instead(self._ask_extractive(analysis), str(exc), analysis.language)
+                yield answer.text
+                yield answer
+                return
+            if standalone is None:
+                logger.info("the follow-up could not be rewritten; retrieving with the previous question")
+                query = self._query_for(analysis.text)
+            else:
+                logger.info("follow-up rewritten as %r", standalone)
+                ask_as = query = standalone
+        yield from llm.stream(analysis.text, analysis.language, retriever.invoke(query), ask_as=ask_as,
+                              fallback=lambda: self._ask_extractive(analysis))
 
     def stream(self, question: str) -> Iterator[str | Answer]:
         """Yield the answer text as it comes, then the complete Answer.

@@ -1,4 +1,4 @@
-"""The Answerer protocol: the answerers that take passages satisfy it, and the extractive one answers as its chain does."""
+"""The Answerer protocol: every answerer (reader, extractive, LLM) satisfies it, and the extractive one answers as its chain does."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from kotae.app.answer.base import Answerer
+from kotae.app.answer.base import Answerer, StreamingAnswerer
 from kotae.app.answer.chain import CitingAnswerer
 from kotae.app.answer.extractive import ExtractiveAnswerer
 from kotae.app.answer.llm import LLMAnswerer
@@ -17,20 +17,26 @@ from kotae.ingest import split_sentences
 from kotae.index import tokenize_for_search
 
 
-def _fits(cls: type) -> bool:
-    """``cls.answer`` takes the protocol's arguments, and anything more only as a keyword with a default."""
-    wanted = list(inspect.signature(Answerer.answer).parameters)
-    params = list(inspect.signature(cls.answer).parameters.values())
+def _fits(cls: type, method: str = "answer") -> bool:
+    """``cls.<method>`` takes the protocol's arguments, and anything more only as a keyword with a default."""
+    wanted = list(inspect.signature(getattr(StreamingAnswerer, method)).parameters)
+    params = list(inspect.signature(getattr(cls, method)).parameters.values())
     extra = params[len(wanted):]
     return [p.name for p in params[: len(wanted)]] == wanted and all(
         p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in extra
     )
 
 
-def test_the_reader_and_the_extractive_answerer_are_answerers() -> None:
+def test_the_reader_the_extractive_and_the_llm_answerer_are_answerers() -> None:
     assert issubclass(ReaderAnswerer, Answerer) and _fits(ReaderAnswerer)
     assert issubclass(CitingAnswerer, Answerer) and _fits(CitingAnswerer)
-    assert not issubclass(LLMAnswerer, Answerer)  # it retrieves for itself and streams
+    assert issubclass(LLMAnswerer, Answerer) and _fits(LLMAnswerer)
+
+
+def test_only_the_llm_answerer_streams() -> None:
+    assert issubclass(LLMAnswerer, StreamingAnswerer) and _fits(LLMAnswerer, "stream")
+    assert not issubclass(ReaderAnswerer, StreamingAnswerer)  # they choose their answer whole
+    assert not issubclass(CitingAnswerer, StreamingAnswerer)
 
 
 @pytest.mark.parametrize(

@@ -527,6 +527,56 @@ def test_a_failing_endpoint_during_the_rewrite_asks_it_no_more(assistant: Assist
     assert "5月19日" in follow_up.text  # the extractive follow-up borrowed the previous question
 
 
+# -- the answerer on its own (an Answerer: passages in, no conversation) -------------------
+
+
+def test_the_llm_answerer_answers_from_the_passages_it_is_given(assistant: Assistant, server: FakeLLMServer) -> None:
+    conversation = llm_assistant(assistant, server)
+    answerer, documents = conversation._llm_answerer(), conversation.retrieve(WHEN_EN)
+    *pieces, streamed = list(answerer.stream(WHEN_EN, "en", documents))
+    assert "".join(pieces) == streamed.text == f"{CLAIM_EN} [{cited_passage(server)}]"
+    assert streamed.mode == "llm" and streamed.question == WHEN_EN and not streamed.abstained
+    assert [n for n, _source, _text in server.answers[0].passages] == list(range(1, len(documents) + 1))
+    assert answerer.answer(WHEN_EN, "en", documents) == streamed
+    assert len(server.answers) == 2 and not server.rewrites  # no conversation: nothing rewritten
+
+
+def test_the_llm_answerer_asks_the_model_as_told_and_answers_the_question_asked(
+    assistant: Assistant, server: FakeLLMServer
+) -> None:
+    conversation = llm_assistant(assistant, server)
+    answer = conversation._llm_answerer().answer("それはいつ？", "ja", conversation.retrieve(WHEN_JA), ask_as=WHEN_JA)
+    assert f"Question: {WHEN_JA}" in server.answers[0].user
+    assert answer.question == "それはいつ？" and answer.mode == "llm"
+
+
+@pytest.mark.parametrize("script, grounded, cause, streamed", [
+    ("uncited", False, "The model's answer cited no passage.", True),
+    ("empty", False, "The model returned an empty answer.", False),
+    ("http500", True, "(500", False),
+])
+def test_without_a_fallback_an_unusable_answer_is_an_abstention_saying_why(
+    assistant: Assistant, server: FakeLLMServer, script: str, grounded: bool, cause: str, streamed: bool
+) -> None:
+    server.script = script
+    conversation = llm_assistant(assistant, server)
+    *pieces, answer = list(conversation._llm_answerer().stream(WHEN_EN, "en", conversation.retrieve(WHEN_EN)))
+    assert answer.abstained and answer.text == message("abstain", "en") and answer.mode == "llm"
+    assert answer.grounded is grounded and cause in answer.notice and "extractive" not in answer.notice
+    # The abstention's text comes as a piece unless the model's text was shown: then the Answer's replaces it.
+    assert (answer.text not in pieces) if streamed else (pieces == [answer.text])
+
+
+def test_the_llm_answerer_abstains_over_no_passages_without_asking(assistant: Assistant, server: FakeLLMServer) -> None:
+    answerer = llm_assistant(assistant, server)._llm_answerer()
+    extractive = Answer(question=OFF_TOPIC, text=message("abstain", "en"), abstained=True, language="en")
+    for fallback in (None, lambda: extractive):
+        items = list(answerer.stream(OFF_TOPIC, "en", [], fallback=fallback))
+        assert items == [message("abstain", "en"), Answer(question=OFF_TOPIC, text=message("abstain", "en"),
+                                                          abstained=True, language="en", mode="llm")]
+    assert not server.requests
+
+
 # -- instructions inside documents --------------------------------------------------------
 
 

@@ -1,8 +1,8 @@
-"""What kotae's answerers share: a question and its passages in, an Answer out."""
+"""What kotae's answerers share: a question and its passages in, an Answer out (LLM mode streams its text first)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from langchain_core.documents import Document
@@ -19,10 +19,12 @@ class Answerer(Protocol):
     state between questions.
 
     Satisfied by the trained reader's ``ReaderAnswerer`` (its keyword-only
-    ``read_as`` has a default) and by the extractive answerer through
-    :class:`~kotae.app.answer.chain.CitingAnswerer`. LLM mode is not an
-    Answerer: it retrieves for itself (a follow-up is rewritten first),
-    streams its text and falls back to the extractive answer.
+    ``read_as`` has a default), by the extractive answerer through
+    :class:`~kotae.app.answer.chain.CitingAnswerer`, and by LLM mode's
+    ``LLMAnswerer``, a :class:`StreamingAnswerer` (its keyword-only
+    ``ask_as`` and ``fallback`` have defaults). A conversation stays the
+    caller's: the Assistant has a follow-up rewritten (``LLMAnswerer.rewrite``)
+    before it retrieves, and hands the answerer the passages.
 
     Example:
         >>> def answer_all(answerer: Answerer, questions, documents):
@@ -41,5 +43,28 @@ class Answerer(Protocol):
         Returns:
             The Answer, its ``[n]`` markers numbering ``documents`` cited;
             ``abstained`` is True when the passages do not answer.
+        """
+        ...
+
+
+@runtime_checkable
+class StreamingAnswerer(Answerer, Protocol):
+    """An Answerer that can also show its text as it writes it (LLM mode).
+
+    The reader and the extractive answerer choose their answer whole, so they
+    only answer; the Assistant shows their text once, when it is ready.
+    """
+
+    def stream(self, question: str, language: str, documents: Sequence[Document]) -> Iterator[str | Answer]:
+        """Pieces of the answer's text as they come, then the complete Answer.
+
+        Args:
+            question: As for :meth:`Answerer.answer`.
+            language: As for :meth:`Answerer.answer`.
+            documents: As for :meth:`Answerer.answer`.
+
+        Yields:
+            Pieces of text, then the Answer, whose text is the one to show
+            when it differs from the pieces (an answer replaced at the end).
         """
         ...

@@ -27,7 +27,6 @@ from kotae.app.answer.answers import Answer
 from kotae.app.language import message
 from kotae.app.answer.llm_citations import QuoteFinder, StreamCleaner, citations_for, parse_reply, strip_thinking
 from kotae.app.answer.llm_prompt import answer_messages, rewrite_messages
-from kotae.app.question import QuestionAnalysis
 from kotae.app.settings import Settings
 from kotae.ingest.errors import InputError, LLMError
 
@@ -58,16 +57,32 @@ _REASONS = {
 }
 
 
-def fallback_notice(reason: str, language: str) -> str:
+def fallback_notice(reason: str, language: str, *, instead: bool = True) -> str:
     """The notice shown with the extractive answer that replaced the model's.
 
     Args:
         reason: A key of ``_REASONS`` or a one-line error message.
         language: ``"ja"`` or ``"en"``.
+        instead: False when no extractive answer is shown (an abstention
+            replaced the model's answer): the notice only says why.
     """
     lang = language if language in _FALLBACK else "en"
     cause = _REASONS[reason][lang] if reason in _REASONS else reason.rstrip(". ")
+    if not instead:
+        return f"{cause}." if lang == "en" else f"{cause}。"
     return f"{cause}; {_FALLBACK[lang]}" if lang == "en" else f"{cause}。{_FALLBACK[lang]}"
+
+
+def extractive_instead(extractive: Answer, reason: str, language: str, *, grounded: bool = True) -> Answer:
+    """The extractive answer shown in place of the model's, with the notice why.
+
+    Args:
+        extractive: The extractive answer to the same question.
+        reason: A key of ``_REASONS`` or a one-line error message.
+        language: The question's language, ``"ja"`` or ``"en"``.
+        grounded: False when the model's answer was discarded for citing nothing.
+    """
+    return replace(extractive, mode="extractive", grounded=grounded, notice=fallback_notice(reason, language))
 
 
 def check_configured(settings: Settings) -> None:
@@ -191,6 +206,9 @@ def _text_of(chunk: Any) -> str:
 class LLMAnswerer:
     """Answers from retrieved passages with a chat model, falling back to the extractive answer.
 
+    A :class:`~kotae.app.answer.base.StreamingAnswerer`: retrieval, and the
+    rewriting of a follow-up (:meth:`rewrite`) before it, are the caller's.
+
     Args:
         settings: The LLM endpoint, model, key and timeout.
         quotes: Picks the quoted sentence of each cited passage.
@@ -264,79 +282,78 @@ class LLMAnswerer:
 
     def stream(
         self,
-        analysis: QuestionAnalysis,
+        question: str,
+        language: str,
+        documents: Sequence[Document],
         *,
-        retrieve: Callable[[str], list[Document]],
-        extractive: Callable[[], Answer],
-        history: Sequence[tuple[str, str]] = (),
-        fallback_query: str | None = None,
+        ask_as: str | None = None,
+        fallback: Callable[[], Answer] | None = None,
     ) -> Iterator[str | Answer]:
         """Answer with the model: yield its text as it comes, then the Answer.
 
         Args:
-            analysis: The analysed question.
-            retrieve: Returns the passages for a retrieval query, best first.
-            extractive: Returns the extractive answer, shown when the model's
-                answer cannot be used.
-            history: Earlier ``(question, answer text)`` turns; a follow-up is
-                rewritten into a standalone question first.
-            fallback_query: The retrieval query when that rewrite fails.
+            question: The question as asked (cleaned): the Answer's question.
+            language: Its language, ``"ja"`` or ``"en"``.
+            documents: The retrieved passages, best first, numbered for the model.
+            ask_as: The question as the model is asked it, when not as asked
+                (a follow-up made standalone by :meth:`rewrite`).
+            fallback: Returns the extractive answer, shown when the model's
+                answer cannot be used. Without it such a question abstains,
+                with a notice saying why.
 
         Yields:
             Pieces of answer text, then the complete :class:`Answer`. When the
             model's answer is discarded after some text was shown, the final
             Answer's text replaces it.
         """
-        language = analysis.language
         emitted = False
 
-        def fallback(reason: str, *, grounded: bool = True) -> Iterator[str | Answer]:
-            answer = replace(extractive(), mode="extractive", grounded=grounded,
-                             notice=fallback_notice(reason, language))
+        def fall_back(reason: str, *, grounded: bool = True) -> Iterator[str | Answer]:
+            if fallback is None:
+                answer = Answer(question=question, text=message("abstain", language), abstained=True, language=language,
+                                mode="llm", grounded=grounded, notice=fallback_notice(reason, language, instead=False))
+            else:
+                answer = extractive_instead(fallback(), reason, language, grounded=grounded)
             if not emitted:
                 yield answer.text
             yield answer
 
-        question = analysis.text
-        query = question
-        if history:
-            try:
-                standalone = self.rewrite(question, history)
-            except LLMError as exc:
-                yield from fallback(str(exc))
-                return
-            if standalone is None:
-                logger.info("the follow-up could not be rewritten; retrieving with the previous question")
-                query = fallback_query or question
-            else:
-                logger.info("follow-up rewritten as %r", standalone)
-                question = query = standalone
-
-        documents = retrieve(query)
         if not documents:
-            yield from self._abstain(analysis, fallback)
+            yield from self._abstain(question, language, fall_back)
             return
         cleaner = StreamCleaner(len(documents))
         pieces: list[str] = []
         try:
-            for piece in self._stream_text(answer_messages(question, language, documents)):
+            for piece in self._stream_text(answer_messages(ask_as or question, language, documents)):
                 pieces.append(piece)
                 shown = cleaner.feed(piece)
                 if shown:
                     emitted = True
                     yield shown
         except LLMError as exc:
-            yield from fallback(str(exc))
+            yield from fall_back(str(exc))
             return
         rest = cleaner.flush()
         if rest:
             emitted = True
             yield rest
-        yield from self._finish(analysis, documents, "".join(pieces), fallback)
+        yield from self._finish(question, language, documents, "".join(pieces), fall_back)
+
+    def answer(self, question: str, language: str, documents: Sequence[Document], *,
+               ask_as: str | None = None, fallback: Callable[[], Answer] | None = None) -> Answer:
+        """The Answer of :meth:`stream`, once the model has finished (the arguments are the same).
+
+        Returns:
+            The model's cited Answer, the fallback's (or an abstention) when it cannot be used.
+        """
+        *_, answer = self.stream(question, language, documents, ask_as=ask_as, fallback=fallback)
+        assert isinstance(answer, Answer), "the stream always ends with an Answer"
+        return answer
 
     def _finish(
         self,
-        analysis: QuestionAnalysis,
+        question: str,
+        language: str,
         documents: Sequence[Document],
         reply: str,
         fallback: Callable[..., Iterator[str | Answer]],
@@ -346,7 +363,7 @@ class LLMAnswerer:
         if parsed.dropped:
             logger.info("dropped markers that point to no passage: %s", parsed.dropped)
         if parsed.not_in_documents:
-            yield from self._abstain(analysis, fallback)
+            yield from self._abstain(question, language, fallback)
             return
         if not parsed.text:
             yield from fallback("empty", grounded=False)
@@ -356,22 +373,23 @@ class LLMAnswerer:
             yield from fallback("uncited", grounded=False)
             return
         yield Answer(
-            question=analysis.text,
+            question=question,
             text=parsed.text,
             abstained=False,
-            language=analysis.language,
+            language=language,
             citations=citations_for(parsed, documents, self.quotes),
             mode="llm",
         )
 
-    def _abstain(self, analysis: QuestionAnalysis, fallback: Callable[..., Iterator[str | Answer]]) -> Iterator[str | Answer]:
+    def _abstain(self, question: str, language: str,
+                 fallback: Callable[..., Iterator[str | Answer]]) -> Iterator[str | Answer]:
         """The model says the passages do not answer: offer the extractive answer if it finds one."""
         items = list(fallback("not_found"))
         answer = items[-1]
         assert isinstance(answer, Answer)
         if answer.abstained:
             # Both agree the documents do not answer: a plain abstention.
-            answer = Answer(question=analysis.text, text=message("abstain", analysis.language), abstained=True,
-                            language=analysis.language, mode="llm")
+            answer = Answer(question=question, text=message("abstain", language), abstained=True,
+                            language=language, mode="llm")
             items = [answer.text, answer] if len(items) == 2 else [answer]
         yield from items
