@@ -173,7 +173,7 @@ class ReaderAnswerer:
         Sentences of one passage share its marker and appear in the passage's
         order; passages are numbered best first.
         """
-        by_passage: dict[int, list[tuple[int, int, int, int, str]]] = {}
+        by_passage: dict[int, list[tuple[int, int, str]]] = {}
         for sp in picks:
             by_passage.setdefault(sp.passage, []).append(self._excerpt(documents[sp.passage].page_content, sp))
         parts: list[str] = []
@@ -181,7 +181,7 @@ class ReaderAnswerer:
         for n, (passage, excerpts) in enumerate(by_passage.items(), start=1):
             excerpts.sort()
             doc = documents[passage]
-            parts.extend(f"{shown} [{n}]" for _, _, _, _, shown in excerpts)
+            parts.extend(f"{shown} [{n}]" for _, _, shown in excerpts)
             quote = doc.page_content[excerpts[0][0] : excerpts[-1][1]]
             cited = citation_for(n, doc, quote)
             own = next(sp for sp in picks if sp.passage == passage)
@@ -203,10 +203,10 @@ class ReaderAnswerer:
         text = documents[span.passage].page_content
         return (span.passage, *sentence_around(text, *trim_span(text, span.start, span.end), self.split))
 
-    def _excerpt(self, text: str, span: Span) -> tuple[int, int, int, int, str]:
-        """(shown start, shown end, span start, span end, shown text) of the span's sentence or clauses."""
+    def _excerpt(self, text: str, span: Span) -> tuple[int, int, str]:
+        """(start, end, shown text) of the span's sentence, or of its clauses around the span."""
         start, end = trim_span(text, span.start, span.end)
         sentence = sentence_around(text, start, end, self.split)
         lo, hi = clause_window(text, sentence, (start, end))
         shown = ("…" if lo > sentence[0] else "") + display_text(text[lo:hi]) + ("…" if hi < sentence[1] else "")
-        return lo, hi, start, end, shown
+        return lo, hi, shown
