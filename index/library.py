@@ -40,6 +40,7 @@ from kotae.index.library_open import (
     new_manifest,
     open_collection,
     open_folder,
+    retokenize_if_needed,
 )
 from kotae.index.manifest import now_iso
 from kotae.index.retrieval.hybrid import MODES, HybridRetriever
@@ -136,8 +137,9 @@ class DocumentIndex:
 
         Raises:
             IndexStateError: No index and ``create`` is False; the index was built
-                with another model, dimension, tokenizer or chunking; it is
-                damaged; or the server cannot be reached.
+                with another model, dimension or chunking; it is damaged; or the
+                server cannot be reached. (An index built with another keyword
+                tokenizer has its terms derived again from its stored passages.)
         """
         if batch_chunks < 1:
             raise InputError(f"batch_chunks must be at least 1, got {batch_chunks}")
@@ -163,6 +165,8 @@ class DocumentIndex:
                 manifest = new_manifest(store, embeddings, settings)
                 # Written last: an index with a manifest always has a complete store.
                 save(manifest)
+            else:
+                retokenize_if_needed(store, manifest, save)
         except BaseException:
             store.close()
             raise

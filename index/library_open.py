@@ -1,8 +1,10 @@
 """Opening an index's store: a folder or a server collection, with its manifest checked first.
 
-An index opened with another embedding model, dimension, tokenizer or
-chunking is refused before its store is touched (:func:`check_built_with`);
-what the manifest records about the model comes from here too.
+An index opened with another embedding model, dimension or chunking is
+refused before its store is touched (:func:`check_built_with`); one built
+with another keyword tokenizer has its terms derived again from its stored
+passages (:func:`retokenize_if_needed`), since that needs no files and no
+embedding. What the manifest records about the model comes from here too.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def check_built_with(
         The index's chunk settings.
 
     Raises:
-        IndexStateError: The model, dimension, tokenizer or chunking differs.
+        IndexStateError: The model, dimension or chunking differs. (Another
+            keyword tokenizer is not refused: see :func:`retokenize_if_needed`.)
     """
     model = model_name(embeddings)
     weights = str(getattr(embeddings, "weights", "") or "")
@@ -144,7 +147,6 @@ def check_built_with(
         folder=where,
         model=model,
         dimension=embedding_dimension(embeddings),
-        tokenizer=keyword.TOKENIZER_DESCRIPTION,
         chunk_settings=chunk_settings,
     )
     engine = str(getattr(embeddings, "engine", "sentence-transformers"))
@@ -156,3 +158,34 @@ def check_built_with(
             "index %s was built with weights %r, now using %r (same model %s)", where, manifest.get("weights"), weights, model
         )
     return settings
+
+
+def retokenize_if_needed(store: Store, manifest: dict[str, Any], save: Callable[[dict[str, Any]], None]) -> bool:
+    """Bring an index built with another keyword tokenizer up to this version's.
+
+    The keyword terms derive from the passages' texts, which the store keeps,
+    so they are derived again in one write (no files read, nothing embedded);
+    the manifest is saved after it commits, so a crash in between only means
+    the work is done again on the next open.
+
+    Args:
+        store: The opened store.
+        manifest: Its manifest (updated in place).
+        save: Writes the manifest.
+
+    Returns:
+        Whether the terms were derived again.
+    """
+    built_with = manifest.get("tokenizer")
+    if built_with == keyword.TOKENIZER_DESCRIPTION:
+        return False
+    logger.warning(
+        "the index at %s was built with keyword tokenizer %r; deriving its terms again with %r",
+        store.location, built_with, keyword.TOKENIZER_DESCRIPTION,
+    )
+    with store.batch() as batch:
+        passages = batch.retokenize()
+    manifest["tokenizer"] = keyword.TOKENIZER_DESCRIPTION
+    save(manifest)
+    logger.info("re-read %d passages of %s", passages, store.location)
+    return True

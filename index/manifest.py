@@ -113,7 +113,6 @@ def check_manifest(
     folder: str | Path,
     model: str,
     dimension: int,
-    tokenizer: str,
     chunk_settings: ChunkSettings | None,
 ) -> ChunkSettings:
     """Refuse an index built with other settings than the configured ones.
@@ -123,7 +122,6 @@ def check_manifest(
         folder: Where the index is (for messages).
         model: The configured embedding model.
         dimension: Its vector size.
-        tokenizer: The keyword tokenizer of this version.
         chunk_settings: Chunking asked for, or None to use the index's own.
 
     Returns:
@@ -143,11 +141,6 @@ def check_manifest(
             f"The index at {folder} was built with model {manifest.get('model')} "
             f"({manifest.get('dimension')}-dimensional vectors), but {model} ({dimension}-dimensional) is "
             f"configured; {fix}, or set KOTAE_MODEL={manifest.get('model')}."
-        )
-    if manifest.get("tokenizer") != tokenizer:
-        raise IndexStateError(
-            f"The index at {folder} was built with keyword tokenizer {manifest.get('tokenizer')!r}, this "
-            f"version of kotae uses {tokenizer!r}; {fix}."
         )
     try:
         stored = ChunkSettings(**manifest["chunking"])

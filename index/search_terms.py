@@ -39,7 +39,11 @@ EN_STOPWORDS = frozenset(
 )
 
 # Recorded in the manifest: an index built with other tokenizer settings must be rebuilt.
-TOKENIZER_DESCRIPTION = "sudachi-core:C+A-normalized;ascii-lower;v1"
+# v2: a normalized form that is ASCII (the "AI" of 生成AI's parts, a letter Sudachi
+# reads from a symbol) goes through the ASCII words too, so it is lower-cased like
+# the same word typed in ASCII. An index of another version re-derives its terms
+# from its stored passages on open (:meth:`kotae.index.library.DocumentIndex.open`).
+TOKENIZER_DESCRIPTION = "sudachi-core:C+A-normalized;ascii-lower;v2"
 
 _dictionary_lock = threading.Lock()
 _dictionary = None
@@ -80,6 +84,11 @@ def _ascii_words(text: str) -> list[str]:
     return [w for w in _ASCII_WORD.findall(text.lower()) if w not in EN_STOPWORDS]
 
 
+def _form_terms(form: str) -> list[str]:
+    """The terms of one Sudachi normalized form: ASCII ones are words like typed English."""
+    return _ascii_words(form) if form.isascii() else [form]
+
+
 def tokenize_for_search(text: str) -> list[str]:
     """Split text into the terms the keyword index is built from.
 
@@ -118,14 +127,12 @@ def tokenize_for_search(text: str) -> list[str]:
                 ascii_run = []
             if morpheme.part_of_speech()[0] in _DROP_POS:
                 continue
-            terms.append(morpheme.normalized_form())
+            terms.extend(_form_terms(morpheme.normalized_form()))
             parts = morpheme.split(mode_a)
             if len(parts) > 1:
-                terms.extend(
-                    part.normalized_form()
-                    for part in parts
-                    if part.part_of_speech()[0] not in _DROP_POS and not part.surface().isspace()
-                )
+                for part in parts:
+                    if part.part_of_speech()[0] not in _DROP_POS and not part.surface().isspace():
+                        terms.extend(_form_terms(part.normalized_form()))
         if ascii_run:
             terms.extend(_ascii_words("".join(ascii_run)))
     return terms

@@ -186,6 +186,10 @@ def test_tokenize_for_search_japanese_and_english() -> None:
     # Full-width letters and compounds: ＡＩ finds AI, and the parts of 宇宙通信 are searchable.
     assert "ai" in tokenize_for_search("ＡＩガバナンス")
     assert {"宇宙", "通信", "宇宙通信"} <= set(tokenize_for_search("宇宙通信政策課"))
+    # A compound's ASCII part is the same term as the word typed alone (生成AI's part is "ai", never "AI"),
+    # and a letter Sudachi reads from a symbol is lower-cased (here: the stopword "a", dropped).
+    assert "ai" in tokenize_for_search("生成AIの活用") and "AI" not in tokenize_for_search("生成AIの活用")
+    assert tokenize_for_search("\U0001ccd6") == []
     assert tokenize_for_search("") == [] and tokenize_for_search("、。 ") == []
 
 

@@ -208,6 +208,75 @@ def test_another_model_or_chunking_is_refused_with_the_fix(pg_url: str, embeddin
                            create=False, server=pg_url)  # fmt: skip
 
 
+def _shout_stored_terms(index: DocumentIndex, where: str, server: str | None) -> None:
+    """Store the keyword terms upper-cased, as an older tokenizer that kept capitals would have."""
+    if server is None:
+        import sqlite3
+
+        from kotae.index.store import DB_NAME
+
+        with sqlite3.connect(Path(where) / DB_NAME) as conn:
+            conn.execute("UPDATE bm25_terms SET term = upper(term)")
+    else:
+        import psycopg
+
+        from kotae.index.store.postgres_schema import Tables
+
+        with psycopg.connect(server, autocommit=True) as conn:
+            (cid,) = conn.execute("SELECT id FROM kotae_collections WHERE name = %s", (where,)).fetchone()
+            conn.execute(Tables(cid).sql("UPDATE {postings} SET term = upper(term)"))
+
+
+@pytest.mark.parametrize("backend", ["faiss_sqlite", "postgres"])
+def test_an_index_of_another_tokenizer_derives_its_terms_again_on_open(
+    backend: str, pg_url: str, embeddings, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Rules for generative AI were discussed in Takasaki.", encoding="utf-8")
+    (docs / "b.txt").write_text("青葉町の図書館は一九八〇年に開館した。", encoding="utf-8")
+    server = pg_url if backend == "postgres" else None
+    where = _name() if server else str(tmp_path / "index")
+    index = DocumentIndex.open(where, embeddings=embeddings, create=True, server=server)
+    index.ingest([docs])
+    passages = index.count()
+    index.close()
+    _shout_stored_terms(index, where, server)
+
+    def keyword_hits(query: str) -> list[str]:
+        opened = DocumentIndex.open(where, embeddings=embeddings, create=False, server=server)
+        try:
+            return [d.metadata["source"] for d in opened.retriever(k=2, mode="bm25").invoke(query)]
+        finally:
+            opened.close()
+
+    assert keyword_hits("Takasaki") == []  # the manifest still names this tokenizer: nothing is redone
+    manifest = index.manifest
+    old = manifest["tokenizer"].rsplit(";", 1)[0] + ";v0"
+    if server:
+        from kotae.index.library_open import embedding_dimension
+
+        store = PostgresStore(embeddings, url=server, collection=where, dimension=embedding_dimension(embeddings))
+        store.write_manifest({**manifest, "tokenizer": old})
+        store.close()
+    else:
+        import json
+
+        (Path(where) / "manifest.json").write_text(json.dumps({**manifest, "tokenizer": old}), encoding="utf-8")
+
+    assert keyword_hits("Takasaki") == ["a.txt"]
+    reopened = DocumentIndex.open(where, embeddings=embeddings, create=False, server=server)
+    try:
+        assert reopened.manifest["tokenizer"] == manifest["tokenizer"]
+        assert reopened.count() == passages and reopened.check_consistency() == []
+        assert [d.metadata["source"] for d in reopened.retriever(k=1, mode="bm25").invoke("図書館")] == ["b.txt"]
+        assert [d.metadata["source"] for d in reopened.retriever(k=1, mode="dense").invoke("generative AI")] == ["a.txt"]
+    finally:
+        if server:
+            reopened.store.drop()
+        reopened.close()
+
+
 def test_incremental_ingest_and_removal(collection, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -242,6 +242,13 @@ class StoreBatch(Protocol):
     def put_sentences(self, chunk_ids: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], blobs: Sequence[bytes]) -> None:
         """Store the sentence vectors of passages (quantised blobs of :mod:`kotae.index.sentences`)."""
 
+    def retokenize(self) -> int:
+        """Derive every passage's keyword terms again from its stored text (the tokenizer changed).
+
+        Returns:
+            How many passages were re-read.
+        """
+
 
 @runtime_checkable
 class Store(Protocol):

@@ -149,3 +149,24 @@ class PostgresBatch:
                 ),
                 [(cid, json.dumps([list(s) for s in sp]), blob) for cid, sp, blob in zip(chunk_ids, spans, blobs)],
             )
+
+    def retokenize(self) -> int:
+        """Derive every passage's keyword postings and length again from its stored text.
+
+        Returns:
+            How many passages were re-read.
+        """
+        rows = self._run("SELECT rowid, text, length FROM {chunks} ORDER BY rowid").fetchall()
+        self._run("TRUNCATE {postings}")
+        lengths: list[tuple[int, int]] = []
+        with self._conn.cursor() as cur:
+            with cur.copy(self._t.sql("COPY {postings} (term, rowid, tf, length) FROM STDIN")) as copy:
+                for rowid, text, old_length in rows:
+                    terms = search_terms(bytes(text).decode("utf-8"))
+                    for term, tf in Counter(terms).items():
+                        copy.write_row((term, rowid, tf, len(terms)))
+                    lengths.append((len(terms), rowid))
+                    self.length_delta += len(terms) - int(old_length)
+            cur.executemany(self._t.sql("UPDATE {chunks} SET length = %s WHERE rowid = %s"), lengths)
+        self.changed = True
+        return len(rows)

@@ -46,6 +46,7 @@ class WriteBatch:
         self._added: dict[int, tuple[str, np.ndarray]] = {}
         self._removed: set[int] = set()
         self._cleared = False
+        self._retokenize = False
         self.changed = False
         self.new_file: Path | None = None
 
@@ -143,6 +144,16 @@ class WriteBatch:
         """Store the sentence vectors of chunks (quantised blobs)."""
         catalogue.put_sentences(self.conn, chunk_ids, spans, blobs)
 
+    def retokenize(self) -> int:
+        """Derive every chunk's keyword terms again from its stored text, when the batch commits.
+
+        Returns:
+            How many chunks there are now.
+        """
+        self._retokenize = True
+        self.changed = True
+        return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
 
 def stage_next(
     conn: sqlite3.Connection,
@@ -183,9 +194,14 @@ def stage_next(
     index = ann.fit(index, limit=exact_limit)
     bm25 = None
     if keyword_index:
-        start = keyword.clear(conn) if batch._cleared else base.bm25
-        assert start is not None
-        bm25 = keyword.stage(conn, start, added=[(r, t) for r, (t, _) in batch._added.items()], removed=removed)
+        if batch._retokenize:
+            # Every chunk, the ones this batch added included, is read again from its stored text.
+            added = [(int(r), t) for r, t in conn.execute("SELECT rowid, text FROM chunks ORDER BY rowid")]
+            bm25 = keyword.stage(conn, keyword.clear(conn), added=added, removed=[])
+        else:
+            start = keyword.clear(conn) if batch._cleared else base.bm25
+            assert start is not None
+            bm25 = keyword.stage(conn, start, added=[(r, t) for r, (t, _) in batch._added.items()], removed=removed)
     generation = base.generation + 1
 
     def claim(path: Path) -> None:
