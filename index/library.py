@@ -369,7 +369,8 @@ class DocumentIndex:
 
         The invariant: every passage belongs to exactly one document, every
         document's passages exist, its ``chunks`` count is their number, every
-        passage has its vector, and no sentence vectors outlive their passage.
+        passage has its vector and its keyword terms (with the counts BM25
+        needs), and no sentence vectors outlive their passage.
         """
         problems: list[str] = []
         with self._store.view() as view:
@@ -391,6 +392,9 @@ class DocumentIndex:
             stray = view.stray_sentence_rows()
             if stray:
                 problems.append(f"{stray} sentence vector rows outlive their passage")
+            wrong = view.keyword_mismatches()
+            if wrong:
+                problems.append(f"the keyword index counts {wrong} terms or passages wrongly")
         return problems
 
     def _touch_manifest(self) -> None:

@@ -277,6 +277,56 @@ def test_an_index_of_another_tokenizer_derives_its_terms_again_on_open(
         reopened.close()
 
 
+def test_a_collection_of_the_first_table_layout_is_brought_up_to_date_on_open(pg_url: str, embeddings, tmp_path: Path) -> None:
+    import psycopg
+
+    from kotae.index.store.postgres_schema import LAYOUT, Tables
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("白波市の研究会には四十二名が参加した。会場は市民ホールだった。", encoding="utf-8")
+    (docs / "b.txt").write_text("青葉町の図書館は一九八〇年に開館した。研究会の記録もある。", encoding="utf-8")
+    name = _name()
+    index = DocumentIndex.open(name, embeddings=embeddings, create=True, server=pg_url)
+    index.ingest([docs])
+    before = [d.metadata["source"] for d in index.retriever(k=2, mode="bm25").invoke("研究会の図書館")]
+    index.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # the tables as the first layout made them
+        (cid,) = conn.execute("SELECT id FROM kotae_collections WHERE name = %s", (name,)).fetchone()
+        t = Tables(cid)
+        conn.execute(t.sql("DROP TABLE {terms}"))
+        conn.execute(t.sql("ALTER TABLE {postings} DROP CONSTRAINT {postings_pkey}"))
+        conn.execute(t.sql("ALTER TABLE {postings} ADD PRIMARY KEY (term, rowid)"))
+        conn.execute("UPDATE kotae_collections SET layout = 1 WHERE id = %s", (cid,))
+
+    index = DocumentIndex.open(name, embeddings=embeddings, create=False, server=pg_url)
+    try:
+        with psycopg.connect(pg_url) as conn:
+            assert conn.execute("SELECT layout FROM kotae_collections WHERE id = %s", (cid,)).fetchone()[0] == LAYOUT
+        assert index.check_consistency() == []
+        assert [d.metadata["source"] for d in index.retriever(k=2, mode="bm25").invoke("研究会の図書館")] == before
+        assert index.remove("a.txt") and index.check_consistency() == []  # frequencies follow removals
+    finally:
+        index.store.drop()
+        index.close()
+
+
+def test_a_wrong_document_frequency_is_reported(collection, tmp_path: Path) -> None:
+    import psycopg
+
+    from kotae.index.store.postgres_schema import Tables
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("白波市の研究会には四十二名が参加した。", encoding="utf-8")
+    collection.ingest([docs])
+    assert collection.check_consistency() == []
+    with psycopg.connect(collection.store._connector.url, autocommit=True) as conn:
+        (cid,) = conn.execute("SELECT id FROM kotae_collections WHERE name = %s", (collection.store.collection,)).fetchone()
+        conn.execute(Tables(cid).sql("UPDATE {terms} SET df = df + 1 WHERE term = '研究'"))
+    assert any("keyword index" in problem for problem in collection.check_consistency())
+
+
 def test_incremental_ingest_and_removal(collection, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -205,6 +205,9 @@ class StoreReader(Protocol):
     def stray_sentence_rows(self) -> int:
         """Sentence-vector rows whose passage is gone (0 when consistent)."""
 
+    def keyword_mismatches(self) -> int:
+        """Passages the keyword index counts wrongly or lacks, and its entries for passages that are gone (0 when consistent)."""
+
     def texts(self) -> list[str]:
         """Every passage text, in row order (for benchmarks)."""
 

@@ -1,7 +1,7 @@
 """A store on PostgreSQL with pgvector: one database serves many kotae processes.
 
 Each index is a *collection*, a row of ``kotae_collections`` (its name, the
-vector size, the manifest, and the counts BM25 needs), with four tables of its
+vector size, the manifest, the counts BM25 needs and its table layout), with five tables of its
 own, named by the collection's number, never by user text:
 
 * ``kotae_<n>_chunks``: passage id, text (``bytea``, so any text round-trips,
@@ -10,6 +10,7 @@ own, named by the collection's number, never by user text:
 * ``kotae_<n>_postings``: ``(term, passage, tf, length)``, kotae's own
   Sudachi-normalised terms (:func:`kotae.index.keyword.tokenize_for_search`),
   so BM25 has its idf and matches the embedded store's ranking;
+* ``kotae_<n>_terms``: each term's document frequency, for BM25's idf;
 * ``kotae_<n>_documents``: the catalogue;
 * ``kotae_<n>_sentences``: the quantised sentence vectors of each passage.
 
@@ -54,6 +55,8 @@ from kotae.index.store.postgres_schema import (  # noqa: F401  (the HNSW setting
     Collection,
     create_collection,
     drop_collection,
+    needs_upgrade,
+    upgrade_collection,
 )
 from kotae.index.store.postgres_view import PostgresView
 from kotae.index.store.vectorstore import ViewBackedVectorStore
@@ -112,6 +115,9 @@ class PostgresStore(ViewBackedVectorStore):
                         )
                     size = dimension or len(embedding.embed_query("kotae"))
                     row = create_collection(conn, collection, size)
+                elif needs_upgrade(conn, row[0]):
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, row[0]))  # no writer meanwhile
+                    upgrade_collection(conn, row[0])
                 if dimension is not None and row[1] != dimension:
                     raise IndexStateError(
                         f"The index at {self.location} holds {row[1]}-dimensional vectors but the embedding model "

@@ -83,15 +83,35 @@ class PostgresBatch:
             with cur.copy(self._t.sql("COPY {postings} (term, rowid, tf, length) FROM STDIN")) as copy:
                 for row in postings:
                     copy.write_row(row)
+        self._count_terms(Counter(term for term, _, _, _ in postings))
         self.chunk_delta += len(keep)
         self.changed = True
         return out
+
+    def _count_terms(self, added: Counter[str]) -> None:
+        """Raise the document frequencies of terms by the passages just added that hold them."""
+        if added:
+            self._run(
+                "INSERT INTO {terms}(term, df) SELECT * FROM unnest(%s::text[], %s::int[])"
+                " ON CONFLICT (term) DO UPDATE SET df = {terms}.df + EXCLUDED.df",
+                (list(added), list(added.values())),
+            )
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove passages by id (postings and sentence vectors go with them); unknown ids are ignored."""
         wanted = [str(i) for i in ids]
         if not wanted:
             return 0
+        # Their terms' document frequencies go down first: the postings go with the passages.
+        counted = self._run(
+            "WITH gone AS (SELECT p.term, count(*) AS n FROM {postings} p JOIN {chunks} c USING (rowid)"
+            " WHERE c.id = ANY(%s) GROUP BY p.term)"
+            " UPDATE {terms} t SET df = t.df - gone.n FROM gone WHERE t.term = gone.term RETURNING t.term, t.df",
+            (wanted,),
+        ).fetchall()
+        emptied = [term for term, df in counted if df <= 0]
+        if emptied:
+            self._run("DELETE FROM {terms} WHERE term = ANY(%s)", (emptied,))
         rows = self._run("DELETE FROM {chunks} WHERE id = ANY(%s) RETURNING length", (wanted,)).fetchall()
         if rows:
             self.chunk_delta -= len(rows)
@@ -101,7 +121,7 @@ class PostgresBatch:
 
     def clear(self) -> None:
         """Remove every passage (the catalogue stays, as in the embedded store)."""
-        self._run("TRUNCATE {sentences}, {postings}, {chunks}")
+        self._run("TRUNCATE {sentences}, {postings}, {terms}, {chunks}")
         self.chunk_delta = -self._c.n_chunks
         self.length_delta = -self._c.total_len
         self.changed = True
@@ -168,5 +188,7 @@ class PostgresBatch:
                     lengths.append((len(terms), rowid))
                     self.length_delta += len(terms) - int(old_length)
             cur.executemany(self._t.sql("UPDATE {chunks} SET length = %s WHERE rowid = %s"), lengths)
+        self._run("TRUNCATE {terms}")
+        self._run("INSERT INTO {terms}(term, df) SELECT term, count(*) FROM {postings} GROUP BY term")
         self.changed = True
         return len(rows)

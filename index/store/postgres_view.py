@@ -22,10 +22,11 @@ from kotae.index.sentences import dequantize
 from kotae.index.store.base import RRF_K, CatalogueEntry, Fused, normalize
 from kotae.index.store.postgres_schema import HNSW_EF_SEARCH, Collection, Tables, search_terms, vector_text
 
-# BM25 over the postings: per query term its document frequency, Lucene's idf, then the summed term scores.
+# BM25 over the postings: per query term its document frequency, Lucene's idf, then the summed term scores
+# (the postings' primary key carries tf and length, so they are read from the index alone).
 _BM25 = (
     "WITH q(term, qtf) AS (SELECT * FROM unnest(%(terms)s::text[], %(qtf)s::int[])),"
-    " df AS (SELECT p.term, count(*)::float8 AS df FROM {postings} p JOIN q USING (term) GROUP BY p.term),"
+    " df AS (SELECT t.term, t.df::float8 AS df FROM {terms} t JOIN q USING (term)),"
     " w AS (SELECT q.term, q.qtf * ln(1.0 + (%(n)s - df.df + 0.5) / (df.df + 0.5)) AS weight FROM q JOIN df USING (term)),"
     " bm25 AS (SELECT p.rowid, sum(w.weight * p.tf * (%(k1)s + 1.0)"
     "  / (p.tf + %(k1)s * (1.0 - %(b)s + %(b)s * p.length / %(avgdl)s))) AS score"
@@ -109,7 +110,7 @@ class PostgresView:
         if not distinct:
             return 0.0
         rows = self._rows(
-            "SELECT count(*) FROM unnest(%s::text[]) t(term) WHERE EXISTS (SELECT 1 FROM {postings} p WHERE p.term = t.term)",
+            "SELECT count(*) FROM {terms} WHERE term = ANY(%s)",
             (distinct,),
         )
         return int(rows[0][0]) / len(set(terms))
@@ -119,7 +120,7 @@ class PostgresView:
         wanted = list(dict.fromkeys(terms))
         clean = {t: t.replace("\x00", "") for t in wanted}
         rows = self._rows(
-            "SELECT t.term, (SELECT count(*) FROM {postings} p WHERE p.term = t.term) FROM unnest(%s::text[]) t(term)",
+            "SELECT term, df FROM {terms} WHERE term = ANY(%s)",
             (sorted(set(v for v in clean.values() if v)),),
         )
         df = {term: int(n) for term, n in rows}
@@ -248,12 +249,24 @@ class PostgresView:
         rows = self._rows("SELECT count(*) FROM {sentences} s WHERE NOT EXISTS (SELECT 1 FROM {chunks} c WHERE c.id = s.chunk_id)")
         return int(rows[0][0])
 
+    def keyword_mismatches(self) -> int:
+        """Terms whose stored document frequency differs from their postings, and passages whose length does (0 when consistent)."""
+        terms = self._rows(
+            "SELECT count(*) FROM (SELECT term, count(*) AS df FROM {postings} GROUP BY term) p"
+            " FULL JOIN {terms} t USING (term) WHERE p.df IS DISTINCT FROM t.df"
+        )
+        lengths = self._rows(
+            "SELECT count(*) FROM {chunks} c WHERE c.length <> coalesce((SELECT sum(p.tf) FROM {postings} p WHERE p.rowid = c.rowid), 0)"
+        )
+        totals = self._rows("SELECT count(*), coalesce(sum(length), 0) FROM {chunks}")[0]
+        return int(terms[0][0]) + int(lengths[0][0]) + int((int(totals[0]), int(totals[1])) != (self._c.n_chunks, self._c.total_len))
+
     def texts(self) -> list[str]:
         """Every passage text, in row order."""
         return [bytes(t).decode("utf-8") for (t,) in self._rows("SELECT text FROM {chunks} ORDER BY rowid")]
 
     def disk_bytes(self) -> int:
         """Bytes the collection's tables and indexes take on the server."""
-        names = [f"kotae_{self._c.id}_{table}" for table in ("chunks", "postings", "documents", "sentences")]
+        names = [f"kotae_{self._c.id}_{table}" for table in ("chunks", "postings", "terms", "documents", "sentences")]
         rows = self._conn.execute("SELECT sum(pg_total_relation_size(to_regclass(t))) FROM unnest(%s::text[]) t", (names,)).fetchall()
         return int(rows[0][0] or 0)

@@ -199,6 +199,14 @@ class StoreView:
         """Sentence-vector rows whose chunk is gone."""
         return catalogue.stray_sentence_rows(self._conn)
 
+    def keyword_mismatches(self) -> int:
+        """Chunks without keyword terms, and keyword rows of chunks that are gone (0 when consistent)."""
+        if self._snapshot.bm25 is None:
+            return 0
+        missing = "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM bm25_docs d WHERE d.rowid = c.rowid)"
+        extra = "SELECT count(*) FROM bm25_docs d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.rowid = d.rowid)"
+        return sum(int(self._conn.execute(sql).fetchone()[0]) for sql in (missing, extra))
+
     def texts(self) -> list[str]:
         """Every chunk text, in row order."""
         return [row[0] for row in self._conn.execute("SELECT text FROM chunks ORDER BY rowid")]
