@@ -213,6 +213,7 @@ class PostgresStore(ViewBackedVectorStore):
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, collection_id))
             batch = PostgresBatch(conn, self._current(conn))
             yield batch
+            batch.flush()
             if batch.changed:
                 conn.execute(
                     "UPDATE kotae_collections SET generation = generation + 1, n_chunks = n_chunks + %s, "

@@ -35,6 +35,8 @@ class PostgresBatch:
         self.changed = False
         self.chunk_delta = 0
         self.length_delta = 0
+        # Document-frequency changes, written once by flush(): one statement a batch, not one a file.
+        self._df_delta: Counter[str] = Counter()
 
     @property
     def dimension(self) -> int:
@@ -83,35 +85,38 @@ class PostgresBatch:
             with cur.copy(self._t.sql("COPY {postings} (term, rowid, tf, length) FROM STDIN")) as copy:
                 for row in postings:
                     copy.write_row(row)
-        self._count_terms(Counter(term for term, _, _, _ in postings))
+        self._df_delta.update(term for term, _, _, _ in postings)
         self.chunk_delta += len(keep)
         self.changed = True
         return out
 
-    def _count_terms(self, added: Counter[str]) -> None:
-        """Raise the document frequencies of terms by the passages just added that hold them."""
-        if added:
-            self._run(
-                "INSERT INTO {terms}(term, df) SELECT * FROM unnest(%s::text[], %s::int[])"
-                " ON CONFLICT (term) DO UPDATE SET df = {terms}.df + EXCLUDED.df",
-                (list(added), list(added.values())),
-            )
+    def flush(self) -> None:
+        """Write the batch's document-frequency changes (the store calls this before it commits)."""
+        delta = {term: n for term, n in self._df_delta.items() if n}
+        self._df_delta.clear()
+        if not delta:
+            return
+        terms = sorted(delta)
+        counted = self._run(
+            "INSERT INTO {terms}(term, df) SELECT * FROM unnest(%s::text[], %s::int[])"
+            " ON CONFLICT (term) DO UPDATE SET df = {terms}.df + EXCLUDED.df RETURNING term, df",
+            (terms, [delta[t] for t in terms]),
+        ).fetchall()
+        emptied = [term for term, df in counted if df <= 0]
+        if emptied:
+            self._run("DELETE FROM {terms} WHERE term = ANY(%s)", (emptied,))
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove passages by id (postings and sentence vectors go with them); unknown ids are ignored."""
         wanted = [str(i) for i in ids]
         if not wanted:
             return 0
-        # Their terms' document frequencies go down first: the postings go with the passages.
-        counted = self._run(
-            "WITH gone AS (SELECT p.term, count(*) AS n FROM {postings} p JOIN {chunks} c USING (rowid)"
-            " WHERE c.id = ANY(%s) GROUP BY p.term)"
-            " UPDATE {terms} t SET df = t.df - gone.n FROM gone WHERE t.term = gone.term RETURNING t.term, t.df",
+        # Their terms' document frequencies go down (read first: the postings go with the passages).
+        gone = self._run(
+            "SELECT p.term, count(*) FROM {postings} p JOIN {chunks} c USING (rowid) WHERE c.id = ANY(%s) GROUP BY p.term",
             (wanted,),
         ).fetchall()
-        emptied = [term for term, df in counted if df <= 0]
-        if emptied:
-            self._run("DELETE FROM {terms} WHERE term = ANY(%s)", (emptied,))
+        self._df_delta.subtract({term: int(n) for term, n in gone})
         rows = self._run("DELETE FROM {chunks} WHERE id = ANY(%s) RETURNING length", (wanted,)).fetchall()
         if rows:
             self.chunk_delta -= len(rows)
@@ -122,6 +127,7 @@ class PostgresBatch:
     def clear(self) -> None:
         """Remove every passage (the catalogue stays, as in the embedded store)."""
         self._run("TRUNCATE {sentences}, {postings}, {terms}, {chunks}")
+        self._df_delta.clear()
         self.chunk_delta = -self._c.n_chunks
         self.length_delta = -self._c.total_len
         self.changed = True
@@ -190,5 +196,6 @@ class PostgresBatch:
             cur.executemany(self._t.sql("UPDATE {chunks} SET length = %s WHERE rowid = %s"), lengths)
         self._run("TRUNCATE {terms}")
         self._run("INSERT INTO {terms}(term, df) SELECT term, count(*) FROM {postings} GROUP BY term")
+        self._df_delta.clear()  # counted from the postings, this batch's own included
         self.changed = True
         return len(rows)
