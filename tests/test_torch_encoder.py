@@ -1,4 +1,4 @@
-"""The reader's plain-torch encoder and tokenizer agree with transformers' BertModel and tokenizer."""
+"""The plain-torch encoder (ingest's torch engine, the reader) and the reader's tokenizer agree with transformers' BertModel and tokenizer."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_encoder_logits_match_bertmodel(base: Path) -> None:
     import torch
     from transformers import BertModel
 
-    from kotae.app.reader.encoder import load_encoder
+    from kotae.index.embed.torch_encoder import load_encoder
 
     ours = load_encoder(base, layers=4)
     reference = BertModel.from_pretrained(str(base), add_pooling_layer=False).eval()

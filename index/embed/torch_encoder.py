@@ -1,9 +1,11 @@
 """multilingual-e5-small's encoder (a BERT) in plain torch, loaded from its safetensors.
 
-The reader needs only the encoder's forward pass. Importing ``transformers``
-for it took 3.5 s of ``kotae ask``'s cold start; this module is the same
-network (the parameter names are BertModel's, so a BertModel checkpoint loads
-unchanged and the logits agree: see the tests) in about a hundred lines.
+Ingest's ``torch`` engine (:mod:`kotae.index.embed.torch_engine`) needs only
+the encoder's forward pass, and so does a span reader built on top of it.
+Importing ``transformers`` and ``sentence_transformers`` for it takes about
+3.5 s more than torch alone; this module is the same network (the parameter
+names are BertModel's, so a BertModel checkpoint loads unchanged and the
+outputs agree: see the tests) in about a hundred lines.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class _SelfAttention(nn.Module):
         self.key = nn.Linear(hidden, hidden)
         self.value = nn.Linear(hidden, hidden)
         self.dropout_p = config["attention_probs_dropout_prob"]
+        # In bfloat16, two matrix products and a softmax ran in 50-80 % of the time of
+        # torch's fused kernel for this head size (32) on the 2-core EPYC with AVX512-BF16
+        # that kotae bench reports (3 x 300 to 22 x 45 tokens a batch). The softmax is then
+        # bfloat16 too, which the trained reader never saw, so only ingest turns it on.
+        self.unfused_bfloat16 = False
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, n, h = x.shape
@@ -57,9 +64,13 @@ class _SelfAttention(nn.Module):
             return t.view(b, n, self.heads, h // self.heads).transpose(1, 2)
 
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        out = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.dropout_p if self.training else 0.0
-        )
+        if self.unfused_bfloat16 and q.dtype == torch.bfloat16 and not self.training:
+            scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5).add_(bias.to(q.dtype))
+            out = torch.matmul(scores.softmax(dim=-1), v)
+        else:
+            out = nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.dropout_p if self.training else 0.0
+            )
         return out.transpose(1, 2).reshape(b, n, h)
 
 
@@ -133,12 +144,15 @@ class BertEncoder(nn.Module):
         return x
 
 
-def load_encoder(folder: Path, *, layers: int | None = None) -> BertEncoder:
+def load_encoder(folder: Path, *, layers: int | None = None, unfused_bfloat16_attention: bool = False) -> BertEncoder:
     """The encoder of the BertModel checkpoint in ``folder`` (``config.json`` + ``model.safetensors``).
 
     Args:
         folder: The model folder.
         layers: Keep only the first ``layers`` layers (default: all).
+        unfused_bfloat16_attention: Under bfloat16 autocast, compute attention as
+            two matrix products and a softmax instead of torch's fused kernel (faster
+            on a CPU for small heads; float32 and training always use the fused one).
 
     Returns:
         The encoder in eval mode, fp32.
@@ -161,5 +175,17 @@ def load_encoder(folder: Path, *, layers: int | None = None) -> BertEncoder:
     if missing:
         raise ValueError(f"{folder}: the checkpoint lacks {sorted(missing)[:3]}")
     model.load_state_dict({k: v for k, v in state.items() if k in wanted}, assign=True)
+    for layer in model.encoder.layer:
+        layer.attention.self.unfused_bfloat16 = unfused_bfloat16_attention
     return model.eval()
 
+
+def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows as (input ids, attention mask) tensors, padded to the longest row only."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return ids, mask
