@@ -14,6 +14,9 @@ them from the passage's forward pass instead ("late chunking") would halve the
 work, but on the shipped eval set it cost 9 of 137 answers (0.964 to 0.898),
 most of them abstentions and multi-sentence answers: a sentence vector that
 carries its passage's context no longer tells the passage's sentences apart.
+The other way round (a passage's vector as the length-weighted mean of its
+sentences' vectors, at a median cosine of 0.959 to its own) cost 6 answers
+(0.964 to 0.920).
 """
 
 from __future__ import annotations
