@@ -37,7 +37,8 @@ class Reader:
 
     def __init__(self, base_folder: Path, weights: Path = WEIGHTS_DIR, precision: str = "auto") -> None:
         self.card = read_card(weights)
-        self.tokenizer = load_tokenizer(base_folder)
+        split = bool(self.card.get("recipe", {}).get("split_hiragana", False))
+        self.tokenizer = load_tokenizer(base_folder, split_hiragana=split)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.model = load_reader(base_folder, weights)
         self.threshold = float(self.card.get("threshold", 0.0))

