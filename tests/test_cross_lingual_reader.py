@@ -103,31 +103,35 @@ def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
     assert recipe.init == "stage2" and recipe.ja_skip == THIRD_STAGE["ja_skip"]
 
 
-def test_fifth_stage_reads_fresh_english_and_a_declared_second_pass_of_japanese() -> None:
-    from kotae.app.reader.recipe import FIFTH_STAGE, STAGES, Recipe, japanese_ranges
+@pytest.mark.parametrize("stage", ["fifth_stage", "sixth_stage"])
+def test_later_stages_read_fresh_english_and_a_second_pass_of_japanese(stage: str) -> None:
+    from kotae.app.reader.recipe import STAGES, Recipe, japanese_ranges
     from kotae.app.reader.train import parse_arguments
 
     total = 31_000
-    first_ja = set(japanese_ranges(total, Recipe())[0])
-    earlier_ja, earlier_cross = set(), set()
-    for flag in ("second_stage", "third_stage", "fourth_stage"):
-        ja, cross = japanese_ranges(total, Recipe(**STAGES[flag]))
+    first_four = ["first", "second_stage", "third_stage", "fourth_stage"]
+    recipes = {name: Recipe(**STAGES.get(name, {})) for name in first_four}
+    earlier_ja, earlier_cross, english = set(), set(), set()
+    for name in first_four[: first_four.index("fourth_stage") + 1]:
+        ja, cross = japanese_ranges(total, recipes[name])
         earlier_ja |= set(ja)
         earlier_cross |= set(cross)
-    fifth_ja, fifth_cross = (set(r) for r in japanese_ranges(total, Recipe(**FIFTH_STAGE)))
-    # Its Japanese share re-reads the first stage's questions, its code-switched share the
-    # earlier stages' code-switched ones: a second pass, never a question moved to the other share.
-    assert fifth_ja and fifth_ja <= first_ja and fifth_cross and fifth_cross <= earlier_cross
-    assert not fifth_cross & (first_ja | earlier_ja)
+    order = list(STAGES)
+    for name in ["first", *order[: order.index(stage)]]:
+        r = recipes.get(name) or Recipe(**STAGES[name])
+        english |= set(range(r.en_skip, r.en_skip + r.en_questions))
+    recipe = Recipe(**STAGES[stage])
+    ja, cross = (set(r) for r in japanese_ranges(total, recipe))
+    # Its Japanese share re-reads Japanese questions of the first four stages, its code-switched
+    # share their code-switched ones: a second pass, never a question moved to the other share.
+    assert ja and ja <= earlier_ja and cross and cross <= earlier_cross
+    assert not cross & earlier_ja
     # Its English questions are ones no earlier stage read.
-    english = [Recipe(), *(Recipe(**STAGES[f]) for f in ("second_stage", "third_stage", "fourth_stage"))]
-    read = set().union(*(range(r.en_skip, r.en_skip + r.en_questions) for r in english))
-    fifth = Recipe(**FIFTH_STAGE)
-    assert not read & set(range(fifth.en_skip, fifth.en_skip + fifth.en_questions))
-    _, recipe = parse_arguments(["--data", "d", "--fifth-stage", "avg"])
-    assert recipe.init == "avg" and recipe.split_hiragana and not Recipe().split_hiragana
-    _, recipe = parse_arguments(["--data", "d", "--fifth-stage", "avg", "--split-hiragana", "false"])
-    assert not recipe.split_hiragana
+    assert not english & set(range(recipe.en_skip, recipe.en_skip + recipe.en_questions))
+    _, parsed = parse_arguments(["--data", "d", "--" + stage.replace("_", "-"), "prev"])
+    assert parsed.init == "prev" and parsed.split_hiragana and not Recipe().split_hiragana
+    _, parsed = parse_arguments(["--data", "d", "--" + stage.replace("_", "-"), "prev", "--split-hiragana", "false"])
+    assert not parsed.split_hiragana
 
 
 def test_cross_examples_keep_their_paragraph_and_answer_and_add_negatives() -> None:

@@ -6,7 +6,6 @@ same way.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,21 +55,15 @@ def load_tokenizer(folder: Path, *, split_hiragana: bool = False) -> Any:
             can end where a Japanese answer ends. Weights trained with this
             setting say so in their card (``recipe.split_hiragana``).
     """
-    from tokenizers import Tokenizer
+    from tokenizers import Regex, Tokenizer, pre_tokenizers
 
-    path = folder / "tokenizer.json"
-    if not split_hiragana:
-        return Tokenizer.from_file(str(path))
-    config = json.loads(path.read_text(encoding="utf-8"))
-    step = {"type": "Split", "pattern": {"Regex": HIRAGANA_RUN}, "behavior": "Isolated", "invert": False}
-    pre = config.get("pre_tokenizer")
-    if pre is None:
-        config["pre_tokenizer"] = step
-    elif pre.get("type") == "Sequence":
-        pre["pretokenizers"].append(step)
-    else:
-        config["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [pre, step]}
-    return Tokenizer.from_str(json.dumps(config))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    if split_hiragana:
+        # After the model's own pre-tokenizer, so "▁" and its splits stay as they were.
+        split = pre_tokenizers.Split(Regex(HIRAGANA_RUN), behavior="isolated")
+        own = tokenizer.pre_tokenizer
+        tokenizer.pre_tokenizer = split if own is None else pre_tokenizers.Sequence([own, split])
+    return tokenizer
 
 
 def trim_question(tokenizer: Any, question: str) -> str:

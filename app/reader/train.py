@@ -364,6 +364,8 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
                         help="run the fourth stage's recipe from the third stage's weights in FOLDER")
     parser.add_argument("--fifth-stage", type=Path, default=None, metavar="FOLDER",
                         help="run the fifth stage's recipe from the averaged third and fourth stages in FOLDER")
+    parser.add_argument("--sixth-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the sixth stage's recipe from the fifth stage's weights in FOLDER")
     for name, value in asdict(Recipe()).items():
         kind = _flag if isinstance(value, bool) else type(value)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
