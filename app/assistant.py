@@ -106,8 +106,10 @@ class Assistant:
         top_k: Passages retrieved per question.
         retriever: ``"hybrid"``, ``"dense"`` or ``"bm25"``.
         mode: ``"extractive"`` or ``"llm"``.
-        selection: ``"scored"`` sentence selection, or ``"first"`` sentence of
-            the top passage (a baseline for the eval's ablations).
+        selection: Who answers in extractive mode: ``"reader"`` (the trained
+            reader), ``"scored"`` (the sentence scorer), or ``"first"``
+            sentence of the top passage (a baseline for the eval's
+            ablations). Default: the settings' ``answerer`` (``reader``).
         settings: Settings to start from (default: from the environment).
 
     Example:
@@ -122,11 +124,12 @@ class Assistant:
         top_k: int | None = None,
         retriever: str | None = None,
         mode: str | None = None,
-        selection: str = "scored",
+        selection: str | None = None,
         settings: Settings | None = None,
         _parts: _Parts | None = None,
     ) -> None:
         self.settings = (settings or get_settings()).with_options(top_k=top_k, retriever=retriever, mode=mode)
+        selection = selection or self.settings.answerer
         if selection not in ("scored", "first", "reader"):
             raise InputError(f"selection must be 'scored', 'first' or 'reader', got {selection!r}")
         self.selection = selection
@@ -360,6 +363,7 @@ def ask(
     top_k: int | None = None,
     retriever: str | None = None,
     mode: str | None = None,
+    answerer: str | None = None,
 ) -> Answer:
     """Answer one question (no conversation) over an index.
 
@@ -369,6 +373,8 @@ def ask(
         top_k: Passages retrieved.
         retriever: ``"hybrid"``, ``"dense"`` or ``"bm25"``.
         mode: ``"extractive"`` or ``"llm"``.
+        answerer: ``"reader"`` (the trained reader, default) or ``"scored"``
+            (the sentence scorer), in extractive mode.
 
     Returns:
         The Answer with its citations.
@@ -379,5 +385,5 @@ def ask(
     with _shared_lock:
         if key not in _shared:
             _shared[key] = Assistant(key)
-    settings = get_settings().with_options(top_k=top_k, retriever=retriever, mode=mode)
+    settings = get_settings().with_options(top_k=top_k, retriever=retriever, mode=mode, answerer=answerer)
     return Assistant(settings=settings, _parts=_shared[key]._parts).ask(question)

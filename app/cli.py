@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from kotae.app.settings import MODES, RETRIEVERS, Settings, get_settings
+from kotae.app.settings import ANSWERERS, MODES, RETRIEVERS, Settings, get_settings
 from kotae.app.terminal import IngestBar, friendly_errors, printable
 from kotae.ingest import SUPPORTED_SUFFIXES
 from kotae.ingest.errors import InputError
@@ -178,8 +178,8 @@ def _print_results(results: list[Any]) -> None:
 @click.option("-k", "--top-k", type=click.IntRange(1, 50), help="Passages to retrieve (default 5).")
 @click.option("--retriever", type=click.Choice(RETRIEVERS), help="hybrid (default), dense or bm25.")
 @click.option("--mode", type=click.Choice(MODES), help="extractive (default) or llm.")
-@click.option("--answerer", type=click.Choice(["scored", "reader"]), default="scored", show_default=True,
-              help="Extractive answers from the sentence scorer or from the trained reader (exact span).")
+@click.option("--answerer", type=click.Choice(ANSWERERS),
+              help="Extractive answers from the trained reader (default, exact span) or the sentence scorer ($KOTAE_ANSWERER).")
 @click.option("--llm-base-url", help="OpenAI-compatible endpoint for --mode llm, e.g. http://localhost:11434/v1 ($KOTAE_LLM_BASE_URL).")
 @click.option("--llm-model", help="Chat model name for --mode llm ($KOTAE_LLM_MODEL).")
 @click.option("--llm-api-key", help="API key of the endpoint ($KOTAE_LLM_API_KEY or $OPENAI_API_KEY; local servers need none).")
@@ -189,7 +189,7 @@ def _print_results(results: list[Any]) -> None:
 def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | None,
                 retriever: str | None, mode: str | None, llm_base_url: str | None = None,
                 llm_model: str | None = None, llm_api_key: str | None = None,
-                llm_timeout: float | None = None, answerer: str = "scored", store: str | None = None) -> None:
+                llm_timeout: float | None = None, answerer: str | None = None, store: str | None = None) -> None:
     """Answer QUESTION from the indexed documents, with the passages it used.
 
     \b
@@ -200,9 +200,10 @@ def ask_command(question: str, index: Path | None, as_json: bool, top_k: int | N
     from kotae.app.assistant import Assistant, prepare_question
 
     settings = _settings(top_k=top_k, retriever=retriever, mode=mode, llm_base_url=llm_base_url,
-                         llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout, store=store)
+                         llm_model=llm_model, llm_api_key=llm_api_key, llm_timeout_s=llm_timeout, store=store,
+                         answerer=answerer)
     prepare_question(question, limit=settings.max_question_chars)  # reject empty questions before loading models
-    assistant = Assistant(_open_index(index, settings, create=False), settings=settings, selection=answerer)
+    assistant = Assistant(_open_index(index, settings, create=False), settings=settings)
     answer = assistant.ask(question)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))

@@ -18,6 +18,10 @@ from kotae.ingest.errors import InputError
 
 RETRIEVERS = RETRIEVER_MODES  # the retriever modes, as the index defines them
 MODES = ("extractive", "llm")
+# Who writes extractive answers: the trained reader (an exact span, from any
+# documents) or the older sentence scorer (whole sentences, rules fitted to the
+# seed documents; kept as an option and as the eval's baseline).
+ANSWERERS = ("reader", "scored")
 STORE_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -57,6 +61,9 @@ class Settings:
         top_k: Passages retrieved per question (``$KOTAE_TOP_K``).
         retriever: ``hybrid``, ``dense`` or ``bm25`` (``$KOTAE_RETRIEVER``).
         mode: ``extractive`` or ``llm`` (``$KOTAE_MODE``).
+        answerer: Who answers in extractive mode (``$KOTAE_ANSWERER``):
+            ``reader`` (the trained reader, default) or ``scored`` (the
+            sentence scorer).
         max_question_chars: Longer questions are trimmed (``$KOTAE_MAX_QUESTION_CHARS``).
         max_file_mb: Files larger than this are rejected (``$KOTAE_MAX_FILE_MB``).
         llm_base_url: OpenAI-compatible endpoint (``$KOTAE_LLM_BASE_URL``).
@@ -86,6 +93,7 @@ class Settings:
     top_k: int = 5
     retriever: str = "hybrid"
     mode: str = "extractive"
+    answerer: str = "reader"
     max_question_chars: int = 2000
     max_file_mb: float = DEFAULT_MAX_BYTES / 1_000_000
     llm_base_url: str | None = None
@@ -113,6 +121,8 @@ class Settings:
             raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
         if self.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.answerer not in ANSWERERS:
+            raise InputError(f"answerer must be one of {', '.join(ANSWERERS)}, got {self.answerer!r}")
         if self.max_question_chars < 10:
             raise InputError(f"max_question_chars must be at least 10, got {self.max_question_chars}")
         if self.max_file_mb <= 0:
@@ -164,6 +174,7 @@ class Settings:
             top_k=_env_int("KOTAE_TOP_K", 5),
             retriever=env.get("KOTAE_RETRIEVER") or "hybrid",
             mode=env.get("KOTAE_MODE") or "extractive",
+            answerer=env.get("KOTAE_ANSWERER") or "reader",
             max_question_chars=_env_int("KOTAE_MAX_QUESTION_CHARS", 2000),
             max_file_mb=_env_float("KOTAE_MAX_FILE_MB", DEFAULT_MAX_BYTES / 1_000_000),
             llm_base_url=env.get("KOTAE_LLM_BASE_URL") or None,

@@ -37,8 +37,8 @@ from kotae.app import KotaeError
 @click.option("--ablations", is_flag=True,
               help="Also compare dense, BM25 and hybrid retrieval, and the first-sentence baseline; "
                    "on a SQuAD-format set: the reader, the sentence scorer and the naive baseline.")
-@click.option("--answerer", type=click.Choice(["scored", "reader"]), default="scored", show_default=True,
-              help="Extractive answers from the sentence scorer or the trained reader.")
+@click.option("--answerer", type=click.Choice(["reader", "scored"]), default=None,
+              help="Extractive answers from the trained reader or the sentence scorer. Default: $KOTAE_ANSWERER or reader.")
 @click.option("--reader-only", is_flag=True, help="SQuAD-format sets: give the reader each question's own paragraph.")
 @click.option("--articles", type=click.IntRange(1), default=None, help="SQuAD-format sets: a seeded sample of N articles.")
 @click.option("--questions", "n_questions", type=click.IntRange(1), default=None,
@@ -53,7 +53,7 @@ def eval_command(
     index_dir: Path | None,
     top_k: int | None,
     ablations: bool,
-    answerer: str = "scored",
+    answerer: str | None = None,
     reader_only: bool = False,
     articles: int | None = None,
     n_questions: int | None = None,
@@ -74,12 +74,17 @@ def eval_command(
       kotae eval --ablations
       kotae eval --set jaquad-dev.json.gz --articles 5 --ablations
     """
+    from kotae.app.settings import get_settings
+
+    try:
+        answerer = answerer or get_settings().answerer
+    except KotaeError as exc:
+        raise click.ClickException(str(exc)) from None
     if set_path is not None and set_path.name.endswith((".json", ".json.gz")):
         _eval_squad(set_path, out_dir, answerer=answerer, reader_only=reader_only, ablations=ablations,
                     articles=articles, questions=n_questions, top_k=top_k or 5)
         return
     # Deferred so that `kotae --help` does not import the runner and matplotlib.
-    from kotae.app.settings import get_settings
     from kotae.eval.dataset import default_set_path, load_questions
     from kotae.eval.report import ablation_table, summary_table, write_report
     from kotae.eval.runner import EvalConfig, evaluate_config, run_ablations

@@ -26,14 +26,27 @@ from kotae.app import InputError
 
 logger = logging.getLogger(__name__)
 
-# (retriever, selection) pairs compared by --ablations. "first" answers with the
-# first sentence of the top passage: the baseline the sentence scorer must beat.
-ABLATIONS: tuple[tuple[str, str], ...] = (
-    ("dense", "scored"),
-    ("bm25", "scored"),
-    ("hybrid", "scored"),
-    ("hybrid", "first"),
-)
+RETRIEVER_ABLATIONS = ("dense", "bm25", "hybrid")
+# Extractive answerers, in the order --ablations reports them. "first" answers
+# with the first sentence of the top passage: the baseline the others must beat.
+ANSWERER_ABLATIONS = ("reader", "scored", "first")
+
+
+def ablation_pairs(answerer: str = "reader") -> tuple[tuple[str, str], ...]:
+    """The (retriever, selection) pairs that --ablations compares.
+
+    Args:
+        answerer: The answerer under test: it runs over every retriever; the
+            other answerers run over hybrid retrieval.
+
+    Returns:
+        The pairs, in report order.
+    """
+    retrievers = tuple((retriever, answerer) for retriever in RETRIEVER_ABLATIONS)
+    return retrievers + tuple(("hybrid", other) for other in ANSWERER_ABLATIONS if other != answerer)
+
+
+ABLATIONS: tuple[tuple[str, str], ...] = ablation_pairs()
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,8 @@ class EvalConfig:
         retriever: ``hybrid``, ``dense`` or ``bm25``.
         mode: ``extractive`` or ``llm``.
         top_k: Passages the assistant retrieves per question.
-        selection: ``scored`` (the sentence scorer) or ``first`` (first sentence of the top passage).
+        selection: ``reader`` (the trained reader), ``scored`` (the sentence scorer) or
+            ``first`` (first sentence of the top passage).
         index: Index folder (or collection, with a server store), or None for the default index.
         store: A ``postgresql://`` store to read the index from; None for folders.
     """
@@ -52,7 +66,7 @@ class EvalConfig:
     retriever: str = "hybrid"
     mode: str = "extractive"
     top_k: int = 5
-    selection: str = "scored"
+    selection: str = "reader"
     index: Path | None = None
     store: str | None = field(default=None, repr=False)
 
@@ -122,11 +136,9 @@ def make_assistant(config: EvalConfig) -> Any:
     # load the app, its models or its index.
     from kotae.app import Assistant
 
-    options: dict[str, Any] = {"top_k": config.top_k, "retriever": config.retriever, "mode": config.mode}
-    if config.selection != "scored":
-        # Only passed when not the default, so an Assistant without the
-        # ablation switch still runs the plain evaluation.
-        options["selection"] = config.selection
+    options: dict[str, Any] = {
+        "top_k": config.top_k, "retriever": config.retriever, "mode": config.mode, "selection": config.selection,
+    }
     from kotae.app.settings import get_settings
 
     return Assistant(config.index, settings=get_settings().with_options(store=config.store), **options)
@@ -209,19 +221,20 @@ def run_ablations(
         factory: Builds an assistant for a configuration.
 
     Returns:
-        One report per configuration, in ``ABLATIONS`` order (``first`` is skipped in
-        llm mode, where no sentence is selected). The forks share embedding caches, so
+        One report per configuration, in ``ablation_pairs(base.selection)`` order (the other answerers
+        are skipped in llm mode, where the LLM answers). The forks share embedding caches, so
         only the first run's latency (the requested retriever's) is a fair measure.
     """
     # The requested configuration runs first, on cold caches, so that its
     # latency (the main report's) is not flattered by the runs before it.
-    order = sorted(ABLATIONS, key=lambda pair: pair != (base.retriever, "scored"))
+    pairs = ablation_pairs(base.selection)
+    order = sorted(pairs, key=lambda pair: pair != (base.retriever, base.selection))
     reports: list[EvalReport] = []
     shared: Any = None
     try:
         for retriever, selection in order:
-            if selection == "first" and base.mode == "llm":
-                logger.warning("skipping the %s/first ablation: selection only applies to extractive mode", retriever)
+            if selection != base.selection and base.mode == "llm":
+                logger.warning("skipping the %s/%s ablation: answerers only apply to extractive mode", retriever, selection)
                 continue
             config = EvalConfig(
                 retriever=retriever, mode=base.mode, top_k=base.top_k, selection=selection, index=base.index,
@@ -241,7 +254,7 @@ def run_ablations(
     finally:
         shared = None
         gc.collect()
-    rank = {f"{r}/{s}": i for i, (r, s) in enumerate(ABLATIONS)}
+    rank = {f"{r}/{s}": i for i, (r, s) in enumerate(pairs)}
     return sorted(reports, key=lambda report: rank[report.config["name"]])
 
 

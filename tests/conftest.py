@@ -59,10 +59,17 @@ def corpus_index_path(tmp_path_factory: pytest.TempPathFactory, embeddings) -> P
 
 @pytest.fixture(scope="session")
 def assistant(corpus_index_path: Path):
-    """An Assistant over the corpus index (fork() it for a conversation of your own)."""
+    """An Assistant over the corpus index with the default answerer, the trained reader
+    (fork() it for a conversation of your own)."""
     from kotae.app import Assistant
 
     return Assistant(corpus_index_path)
+
+
+@pytest.fixture(scope="session")
+def scorer(assistant):
+    """The same Assistant answering with the sentence scorer (``--answerer scored``); its forks keep it."""
+    return assistant.fork(selection="scored")
 
 
 @pytest.fixture(scope="session")

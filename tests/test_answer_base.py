@@ -47,8 +47,8 @@ def test_only_the_llm_answerer_streams() -> None:
         "What is the capital of Australia?",
     ],
 )
-def test_the_citing_answerer_answers_as_the_chain(assistant, question: str) -> None:
-    conversation = assistant.fork()
+def test_the_citing_answerer_answers_as_the_chain(scorer, question: str) -> None:
+    conversation = scorer.fork()  # the sentence scorer's chain
     expected = conversation.ask(question)
     analysis = analyse(expected.question, tokenize_for_search)
     documents = conversation.retrieve(expected.question)

@@ -63,12 +63,19 @@ OFF_TOPIC = [
 ]
 
 
-@pytest.mark.parametrize(("question", "facts"), ANSWERABLE)
-def test_answers_carry_the_facts_and_cite_them(assistant, question: str, facts: list[str]) -> None:
-    answer = assistant.fork().ask(question)
-    assert not answer.abstained, answer.text
-    for fact in facts:
-        assert _norm(fact) in _norm(answer.text), f"{fact!r} missing from {answer.text!r}"
+# The trained reader (the default answerer) on the questions above, measured
+# 2026-12-07: 14 of the 21 answers hold their facts, and it abstains on 4 of
+# the 14 off-topic questions. The sentence scorer, whose rules were fitted to
+# these documents, gets all of them; see the README's evaluation section.
+READER_HOLDS_FACTS_FLOOR = 13
+READER_ABSTAINS_FLOOR = 3
+
+
+def _holds(answer: Answer, facts: list[str]) -> bool:
+    return not answer.abstained and all(_norm(fact) in _norm(answer.text) for fact in facts)
+
+
+def _assert_cited(answer: Answer) -> None:
     assert "[1]" in answer.text
     assert answer.citations and answer.citations[0].n == 1
     for citation in answer.citations:
@@ -78,13 +85,46 @@ def test_answers_carry_the_facts_and_cite_them(assistant, question: str, facts: 
         assert f"[{citation.n}]" in answer.text
 
 
-@pytest.mark.parametrize("question", OFF_TOPIC)
-def test_abstains_when_the_documents_do_not_answer(assistant, question: str) -> None:
-    answer = assistant.fork().ask(question)
-    assert answer.abstained, answer.text
+def _assert_abstention(answer: Answer) -> None:
     assert answer.citations == []
     expected = "資料には該当する記述が見つかりませんでした。" if answer.language == "ja" else "I could not find this in the documents."
     assert answer.text == expected
+
+
+@pytest.mark.parametrize(("question", "facts"), ANSWERABLE)
+def test_scorer_answers_carry_the_facts_and_cite_them(scorer, question: str, facts: list[str]) -> None:
+    answer = scorer.fork().ask(question)
+    assert not answer.abstained, answer.text
+    for fact in facts:
+        assert _norm(fact) in _norm(answer.text), f"{fact!r} missing from {answer.text!r}"
+    _assert_cited(answer)
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_scorer_abstains_when_the_documents_do_not_answer(scorer, question: str) -> None:
+    answer = scorer.fork().ask(question)
+    assert answer.abstained, answer.text
+    _assert_abstention(answer)
+
+
+def test_reader_answers_cite_their_span_and_hold_the_facts(assistant) -> None:
+    answers = [(assistant.fork().ask(question), facts) for question, facts in ANSWERABLE]
+    for answer, _ in answers:
+        if not answer.abstained:
+            _assert_cited(answer)
+            # The exact answer is a piece of the passage the first marker cites.
+            start, end = answer.citations[0].answer_span
+            assert answer.short == answer.citations[0].text[start:end]
+    held = [answer.question for answer, facts in answers if _holds(answer, facts)]
+    assert len(held) >= READER_HOLDS_FACTS_FLOOR, f"{len(held)} of {len(answers)} hold their facts: {held}"
+
+
+def test_reader_abstains_on_some_off_topic_questions(assistant) -> None:
+    answers = [assistant.fork().ask(question) for question in OFF_TOPIC]
+    abstained = [answer for answer in answers if answer.abstained]
+    for answer in abstained:
+        _assert_abstention(answer)
+    assert len(abstained) >= READER_ABSTAINS_FLOOR, [a.question for a in abstained]
 
 
 def test_answer_language_follows_the_question(assistant) -> None:
@@ -132,6 +172,22 @@ def test_module_level_ask_uses_a_named_index(corpus_index_path) -> None:
     answer = ask("保健大臣会合の開催地はどこですか", index=corpus_index_path)
     assert isinstance(answer, Answer)
     assert "長崎" in answer.text
+
+
+def test_the_answerer_is_a_setting(monkeypatch: pytest.MonkeyPatch, corpus_index_path) -> None:
+    from kotae.app import Settings, ask
+
+    monkeypatch.delenv("KOTAE_ANSWERER", raising=False)
+    assert Settings.from_env().answerer == "reader"
+    monkeypatch.setenv("KOTAE_ANSWERER", "nonsense")
+    with pytest.raises(InputError, match="answerer must be one of reader, scored"):
+        Settings.from_env()
+    question = "保健大臣会合の開催地はどこですか"
+    monkeypatch.setenv("KOTAE_ANSWERER", "scored")
+    by_scorer = ask(question, index=corpus_index_path)
+    assert not by_scorer.short and by_scorer.citations[0].answer_span is None
+    by_reader = ask(question, index=corpus_index_path, answerer="reader")  # the argument wins over the setting
+    assert by_reader.short and by_reader.citations[0].answer_span is not None
 
 
 def test_answers_use_the_sentence_vectors_kept_at_ingest(corpus_index_path) -> None:

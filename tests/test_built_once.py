@@ -1,8 +1,9 @@
 """What a question uses is built once per Assistant, not per question (counted on the real objects).
 
 The sentence re-ranking retriever, the index's retriever inside it and the
-extractive chain are built on first use and shared by the assistant's forks;
-a fork with other options gets its own. (LLM mode's client: test_llm.py.)
+sentence scorer's extractive chain are built on first use and shared by the
+assistant's forks; a fork with other options gets its own. The trained reader
+loads once and serves every fork. (LLM mode's client: test_llm.py.)
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def counted(monkeypatch: pytest.MonkeyPatch, corpus_index_path: Path):
     count("reranker", SentenceRerankRetriever, "__init__")
     count("index retriever", HybridRetriever, "__init__")
     count("chain", importlib.import_module("kotae.app.assistant"), "build_extractive_chain")
-    return Assistant(index=corpus_index_path), calls
+    count("reader", importlib.import_module("kotae.app.assistant"), "load_reader")
+    return Assistant(index=corpus_index_path, selection="scored"), calls
 
 
 def test_two_questions_build_the_retriever_and_chain_once(counted) -> None:
@@ -47,6 +49,14 @@ def test_two_questions_build_the_retriever_and_chain_once(counted) -> None:
     assert "4月29日" in assistant.ask(WHEN_JA).text
     assert "高崎" in assistant.fork().ask(WHERE_EN).text  # a fork with the same options shares them
     assert calls == {"reranker": 1, "index retriever": 1, "chain": 1}, calls
+
+
+def test_the_reader_loads_once_for_every_fork(counted) -> None:
+    assistant, calls = counted
+    reader = assistant.fork(selection="reader")
+    for conversation in (reader, reader.fork(), reader.fork(top_k=3)):
+        conversation.ask(WHEN_JA)
+    assert calls["reader"] == 1 and calls["chain"] == 0, calls
 
 
 def test_a_fork_with_other_options_builds_its_own(counted) -> None:

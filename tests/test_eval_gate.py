@@ -1,8 +1,10 @@
 """The CI gate: the shipped eval set through the real pipeline, against floors.
 
-The floors sit just under what the pipeline measured when they were set
-(see the README's evaluation table), so a regression fails CI. Raise them
-when the pipeline improves; never lower them to make a change pass.
+Both extractive answerers are gated: the trained reader (the default) and the
+sentence scorer (``--answerer scored``). The floors sit just under what each
+measured when they were set (see the README's evaluation table), so a
+regression fails CI. Raise them when the pipeline improves; never lower them
+to make a change pass.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pytest
 
 from kotae.eval import default_set_path, load_questions, run_eval
 
-# Measured 2026-11-25 (hybrid retriever, extractive, top_k 5, 137 questions, engine auto):
+# The sentence scorer, measured 2026-11-25 (hybrid retriever, extractive, top_k 5, 137 questions, engine auto):
 # ja accuracy 1.000, en 0.931, Recall@5 1.000, abstention P 0.941 / R 0.941,
 # citation precision 0.797, median answer 124 characters.
 FLOORS = {
@@ -22,21 +24,51 @@ FLOORS = {
     ("overall", None, "abstention_recall"): 0.88,
     ("overall", None, "citation_precision"): 0.77,
 }
+# The trained reader, measured 2026-12-07 (fifth-stage weights, same settings):
+# overall 0.606, ja 0.692, en 0.528, Recall@5 0.983, abstention P 0.750 / R 0.353,
+# citation precision 0.732, median answer 121 characters. Its targets (issue 13)
+# are 0.94 overall and 0.97 in Japanese; it is the default because it is the
+# better answerer on documents it was not fitted to (README: Benchmarks).
+READER_FLOORS = {
+    ("overall", None, "accuracy"): 0.58,
+    ("by_lang", "ja", "accuracy"): 0.66,
+    ("by_lang", "en", "accuracy"): 0.50,
+    ("overall", None, "recall_at_5"): 0.98,
+    ("overall", None, "abstention_precision"): 0.70,
+    ("overall", None, "abstention_recall"): 0.29,
+    ("overall", None, "citation_precision"): 0.70,
+}
 MAX_MEDIAN_CHARS = 135
 
 
 @pytest.fixture(scope="module")
-def report(assistant):
+def scorer_report(scorer):
+    return run_eval(load_questions(default_set_path()), assistant=scorer, progress=False)
+
+
+@pytest.fixture(scope="module")
+def reader_report(assistant):
+    assert assistant.selection == "reader", "the reader is the default answerer"
     return run_eval(load_questions(default_set_path()), assistant=assistant, progress=False)
 
 
-@pytest.mark.parametrize("key", list(FLOORS), ids=lambda k: "-".join(x for x in k if x))
-def test_metric_stays_above_its_floor(report, key) -> None:
+def _check(report, floors, key) -> None:
     group, name, metric = key
     summary = report.summary[group] if name is None else report.summary[group][name]
     value = summary[metric]
-    assert value is not None and value >= FLOORS[key], f"{metric} {value} fell below {FLOORS[key]}"
+    assert value is not None and value >= floors[key], f"{metric} {value} fell below {floors[key]}"
 
 
-def test_answers_stay_short(report) -> None:
-    assert report.summary["overall"]["answer_chars_median"] <= MAX_MEDIAN_CHARS
+@pytest.mark.parametrize("key", list(FLOORS), ids=lambda k: "-".join(x for x in k if x))
+def test_scorer_metric_stays_above_its_floor(scorer_report, key) -> None:
+    _check(scorer_report, FLOORS, key)
+
+
+@pytest.mark.parametrize("key", list(READER_FLOORS), ids=lambda k: "-".join(x for x in k if x))
+def test_reader_metric_stays_above_its_floor(reader_report, key) -> None:
+    _check(reader_report, READER_FLOORS, key)
+
+
+def test_answers_stay_short(scorer_report, reader_report) -> None:
+    for report in (scorer_report, reader_report):
+        assert report.summary["overall"]["answer_chars_median"] <= MAX_MEDIAN_CHARS

@@ -217,3 +217,14 @@ def test_empty_file_is_an_input_error(tmp_path: Path):
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(InputError, match="no questions"):
         load_questions(path)
+
+
+def test_ablations_run_the_answerer_under_test_over_every_retriever() -> None:
+    from kotae.eval.runner import ablation_pairs
+
+    assert ablation_pairs("reader") == (
+        ("dense", "reader"), ("bm25", "reader"), ("hybrid", "reader"), ("hybrid", "scored"), ("hybrid", "first"),
+    )
+    pairs = ablation_pairs("scored")
+    assert pairs[:3] == (("dense", "scored"), ("bm25", "scored"), ("hybrid", "scored"))
+    assert set(pairs[3:]) == {("hybrid", "reader"), ("hybrid", "first")}

@@ -353,12 +353,13 @@ def test_not_in_documents_offers_the_extractive_answer_when_it_has_one(assistant
 
 
 @pytest.mark.parametrize(("question", "language"), [(OFF_TOPIC, "en"), ("群馬高崎の会合には何人の記者が参加しましたか", "ja")])
-def test_not_in_documents_is_an_abstention_when_both_agree(assistant: Assistant, server: FakeLLMServer,
+def test_not_in_documents_is_an_abstention_when_both_agree(scorer: Assistant, server: FakeLLMServer,
                                                            question: str, language: str) -> None:
-    if not assistant.fork().ask(question).abstained:
+    # With the sentence scorer, which abstains on these (test_app); the reader answers them.
+    if not scorer.fork().ask(question).abstained:
         pytest.skip("precondition: the extractive answerer abstains on this question (see test_app)")
     server.script = "not_in_documents"
-    answer = llm_assistant(assistant, server).ask(question)
+    answer = llm_assistant(scorer, server).ask(question)
     assert answer == Answer(question=question, text=message("abstain", language), abstained=True, language=language,
                             citations=[], mode="llm", grounded=True, notice=None, latency_ms=answer.latency_ms)
 
@@ -472,9 +473,9 @@ def test_stream_falls_back_to_the_extractive_text(assistant: Assistant, server: 
     assert answer.mode == "extractive" and "(500" in answer.notice
 
 
-def test_extractive_stream_yields_the_finished_text_once(assistant: Assistant) -> None:
+def test_extractive_stream_yields_the_finished_text_once(scorer: Assistant) -> None:
     # The extractive answer is chosen whole: nothing to stream, so no imitation of it either.
-    *pieces, answer = list(assistant.fork().stream("4月22日から23日にかけて開かれた会合を2つ挙げてください。"))
+    *pieces, answer = list(scorer.fork().stream("4月22日から23日にかけて開かれた会合を2つ挙げてください。"))
     assert pieces == [answer.text] and answer.mode == "extractive"
     assert answer.text.count("] ") >= 1  # an answer of several cited sentences, still one piece
 

@@ -87,6 +87,16 @@ def test_a_close_runner_up_in_another_sentence_joins_the_answer() -> None:
     assert answerer.choose([Span(0, 3, 5, 0.5, 0.0)], docs) == []
 
 
+def test_the_same_sentence_in_another_passage_is_not_a_second_answer() -> None:
+    from langchain_core.documents import Document
+
+    # Overlapping passages (or two documents that repeat each other) hold one sentence twice.
+    docs = [*_passages(), Document("前置き。会合は長崎で開かれた。", metadata={"source": "c.txt", "id": "c"})]
+    answerer = ReaderAnswerer(None, split_sentences, threshold=1.0, rank_weight=0.3, second_span_margin=1.0)  # type: ignore[arg-type]
+    nagasaki, again, takamatsu = Span(0, 3, 5, 6.0, 0.0), Span(2, 8, 10, 6.5, 0.0), Span(1, 3, 5, 5.6, 0.0)
+    assert answerer.choose([nagasaki, again, takamatsu], docs) == [nagasaki, takamatsu]
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/qa")
 def test_split_keeps_measuring_sets_apart_from_training() -> None:
     v2 = squad.load_articles(DATA / squad.SQUAD2_DEV)

