@@ -58,6 +58,21 @@ def test_top_spans_do_not_overlap_and_come_best_first() -> None:
     assert all(a.end <= b.start or b.end <= a.start for i, a in enumerate(spans) for b in spans[i + 1 :])
 
 
+def test_a_span_stays_within_one_line() -> None:
+    import numpy as np
+
+    # Six passage tokens on two lines; the logits favour a span from the first line into the second.
+    window = Window(0, list(range(10)), (4, 10), [(0, 0)] * 4 + [(2 * i, 2 * i + 2) for i in range(6)], (-1,) * 4 + (0, 0, 0, 1, 1, 1))
+    start = np.array([0.0, 0, 0, 0, 5, 0, 0, 1, 0, 0])
+    end = np.array([0.0, 0, 0, 0, 0, 0, 0, 0, 5, 0])
+    assert [(sp.start, sp.end) for sp in top_spans(window, start, end, 1)] != [(0, 10)]
+    best = top_spans(window, start, end, 1)[0]
+    assert best.end <= 6 or best.start >= 6
+    # Without line numbers (a window built by hand), any span may win.
+    plain = Window(0, window.input_ids, window.context, window.offsets)
+    assert (top_spans(plain, start, end, 1)[0].start, top_spans(plain, start, end, 1)[0].end) == (0, 10)
+
+
 def _passages() -> list:
     from langchain_core.documents import Document
 

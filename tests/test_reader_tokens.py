@@ -53,6 +53,16 @@ def test_windows_over_split_tokens_keep_offsets_into_the_passage(base: Path) -> 
         assert "の" in {passage[a:b] for a, b in offsets}
 
 
+def test_windows_number_the_line_each_token_ends_on(base: Path) -> None:
+    passage = "図表1 会合一覧\n\n長崎県長崎市 保健大臣会合\n軽井沢町 外務大臣会合"
+    (window,) = spans.windows(spans.load_tokenizer(base, split_hiragana=True), "どこ?", [passage])
+    first, stop = window.context
+    for (_, end), line in zip(window.offsets[first:stop], window.lines[first:stop]):
+        # A token that takes in the line break before it belongs to the line it starts.
+        assert line == passage[: end].count("\n")
+    assert len(set(window.lines[first:stop])) == 3
+
+
 def test_reader_reads_the_tokenizer_setting_from_its_card(base: Path, tmp_path: Path) -> None:
     from kotae.app.reader.model import CARD_FILE, WEIGHTS_DIR, WEIGHTS_FILE
     from kotae.app.reader.reader import Reader

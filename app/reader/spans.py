@@ -31,12 +31,15 @@ class Window:
         input_ids: Token ids: ``<s> question </s></s> passage part </s>``.
         context: Indices of the window's passage tokens (first, last + 1).
         offsets: Character offsets into the passage, per token (``(0, 0)`` outside it).
+        lines: The passage line each token ends on (empty: not known); a span
+            never runs from one line into another.
     """
 
     passage: int
     input_ids: list[int]
     context: tuple[int, int]
     offsets: list[tuple[int, int]]
+    lines: tuple[int, ...] = ()
 
 
 #: A run of hiragana: Japanese particles and inflections (に, の, から, された).
@@ -105,6 +108,7 @@ def windows(
         tokenizer.no_truncation()
     out: list[Window] = []
     for passage, first in enumerate(encodings):
+        line_of = np.cumsum([ch == "\n" for ch in passages[passage]]) if passages[passage] else np.zeros(0, dtype=int)
         # A long passage's later windows are the overflow of its first.
         for enc in [first, *first.overflowing]:
             seq = enc.sequence_ids
@@ -112,7 +116,10 @@ def windows(
             if not ctx:
                 continue
             offsets = [tuple(o) if s == 1 else (0, 0) for o, s in zip(enc.offsets, seq)]
-            out.append(Window(passage, list(enc.ids), (ctx[0], ctx[-1] + 1), offsets))
+            # The line of a token's last character: a token that takes in the line
+            # break before it (▁ after "\n") belongs to the line it starts.
+            lines = tuple(int(line_of[e - 1]) if e > 0 else -1 for _, e in offsets)
+            out.append(Window(passage, list(enc.ids), (ctx[0], ctx[-1] + 1), offsets, lines))
     return out
 
 
@@ -184,6 +191,11 @@ def top_spans(
     scores = s[:, None] + e[None, :]
     i, j = np.indices((n, n))
     scores[(j < i) | (j - i >= max_answer_tokens)] = -np.inf
+    if window.lines:
+        # An answer lies within one line: a span across a line break would join a
+        # heading, a table cell or a list item to the text after it.
+        line = np.asarray(window.lines[a:b])
+        scores[line[:, None] != line[None, :]] = -np.inf
     null = float(start_logits[0] + end_logits[0])
     found: list[Span] = []
     while len(found) < count:
