@@ -57,21 +57,6 @@ def test_only_english_over_japanese_is_bridged() -> None:
     assert needs_bridge("en", ja) and not needs_bridge("ja", ja) and not needs_bridge("en", en)
 
 
-def test_a_word_is_bridged_to_the_translation_the_passages_use_most(assistant) -> None:
-    from langchain_core.documents import Document
-
-    from kotae.app.reader.bridge import bridged_question
-    from kotae.index.retrieval.query_plan import QueryPlan
-
-    question = "Where did the ministers meet?"
-    plan = QueryPlan(question, assistant.index.embeddings)
-    known = assistant.index.keyword_idf
-    by_daijin = [Document(page_content=t) for t in ("外務大臣会合が開かれた。", "保健大臣会合が開かれた。", "関係閣僚会合の一つ。")]
-    by_kakuryo = [Document(page_content=t) for t in ("関係閣僚会合の一つ。", "閣僚宣言が採択された。", "外務大臣会合が開かれた。")]
-    assert "大臣" in bridged_question(question, by_daijin, plan, known)
-    assert "閣僚" in bridged_question(question, by_kakuryo, plan, known)
-
-
 @pytest.mark.skipif(not HAVE_WEIGHTS, reason="the reader's weights are not trained yet")
 def test_english_question_over_japanese_corpus_is_answered_in_its_words(corpus_index_path: Path) -> None:
     from kotae.app import Assistant

@@ -3,8 +3,7 @@
 The reader was trained on questions in the passage's language and on
 code-switched ones (:mod:`kotae.app.reader.code_switch`). For an English
 question over Japanese passages, each English phrase the glossary carries into
-words *of those passages* is replaced by that word (of several, the one most of
-those passages use), and a romanised name by
+words *of those passages* is replaced by that word, and a romanised name by
 the passage word it reads as (Sendai → 仙台): "Where was the G7 Health
 Ministers' Meeting held?" reaches the reader as "Where was the G7 保健 大臣'
 会合 held?". Phrases the passages do not hold stay English for the encoder to
@@ -57,13 +56,9 @@ def bridged_question(question: str, documents: Sequence[Document], plan: QueryPl
     Returns:
         The bridged question (the question itself when no word is carried over).
     """
-    per_passage = [keyword.passage_terms(d.page_content) for d in documents]
-    within = set().union(*per_passage)
-    # Of a phrase's translations that the passages hold, the one most of them use
-    # (Ministers → 大臣 over 閣僚 in passages about 大臣会合); ties keep the glossary's order.
-    phrases = plan.translations(known, within=within, limit=glossary.MAX_FORMS)
-    used = {term: sum(term in terms for terms in per_passage) for forms in phrases.values() for term in forms}
-    replacements = {phrase: max(forms, key=lambda term: used[term]) for phrase, forms in phrases.items()}
+    within = set().union(*(keyword.passage_terms(d.page_content) for d in documents))
+    phrases = plan.translations(known, within=within, limit=1)
+    replacements = {phrase: terms[0] for phrase, terms in phrases.items()}
     words = list(dict.fromkeys(tokenize_for_search(question)))
     covered = {w for phrase in phrases for w in phrase.split()}
 
