@@ -52,7 +52,8 @@ def test_windows_match_transformers_tokenizer(base: Path) -> None:
         article = json.load(gzip.open(DATA / "jaquad-dev.json.gz", "rt", encoding="utf-8"))["data"][0]
         cases.append((article["paragraphs"][0]["qas"][0]["question"], [p["context"] for p in article["paragraphs"]]))
     for question, passages in cases:
-        got = [vars(w) for w in spans.windows(ours, question, passages)]
+        # The line numbers are kotae's own (test_reader_tokens); the rest must match transformers.
+        got = [{k: v for k, v in vars(w).items() if k != "lines"} for w in spans.windows(ours, question, passages)]
         assert len(got) > len(passages)  # the long passage was cut into several windows
         assert got == _reference_windows(reference, question, passages)
 
