@@ -1,4 +1,7 @@
-"""The default answerer: picks the sentences of the retrieved passages that answer.
+"""The sentence scorer (``--answerer scored``): picks the sentences of the retrieved passages that answer.
+
+The trained reader (:mod:`kotae.app.reader`) is the default answerer; this
+one came first, and its rules and weights were tuned on the shipped eval set.
 
 No LLM is involved. Each sentence of the retrieved passages is scored on
 these signals and the best one to three non-redundant sentences are returned:

@@ -1,4 +1,4 @@
-"""kotae's trained extractive reader: question + passage in, answer span and no-answer score out.
+"""kotae's trained extractive reader, the default answerer: question + passage in, answer span and no-answer score out.
 
 The design of Haystack's ``ExtractiveReader``, DrQA and BERTserini: an encoder
 (multilingual-e5-small, fine-tuned on JaQuAD and SQuAD) with a start/end head
