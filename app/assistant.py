@@ -20,7 +20,7 @@ from kotae.app.answer.chain import build_extractive_chain
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.answer.extractive import ExtractiveAnswerer
 from kotae.app.language import detect_language, message
-from kotae.app.question import QuestionAnalysis, analyse
+from kotae.app.question import QuestionAnalysis, analyse, question_clauses
 from kotae.app.rerank import SentenceRerankRetriever
 from kotae.app.services import load_reader, open_index
 from kotae.app.settings import Settings, get_settings
@@ -263,10 +263,12 @@ class Assistant:
             query = self._query_for(analysis.text)
             plan = QueryPlan(query, self._parts.embeddings)
             documents = self.retriever().invoke(query, plan=plan)
+            clauses = question_clauses(analysis.text)
             read_as = analysis.text
             if needs_bridge(analysis.language, documents):
                 read_as = bridged_question(analysis.text, documents, plan, self.index.keyword_idf)
-            return self._reader_answerer().answer(analysis.text, analysis.language, documents, read_as=read_as)
+                clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
+            return self._reader_answerer().answer(analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses)
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
 
     def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:

@@ -238,17 +238,33 @@ def _cue_matches(question: str, kind: str | None) -> list[str]:
     return [m.group(0) for cue in _TYPE_CUES[kind] for m in re.finditer(cue, lowered)]
 
 
-_JA_ASKING = re.compile(r"何|どの|どんな|どう|いつ|どこ|誰|いくつ|いくら")
-_EN_ASKING = re.compile(r"\b(?:what|which|who|whom|when|where|how)\b", re.IGNORECASE)
+_JA_ASKING = re.compile(r"何|どの|どんな|どう|いつ|どこ|誰|いくつ|いくら|なぜ")
+_EN_ASKING = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 
 def asks_two_things(question: str) -> bool:
     """True for a question with two question words in two clauses (…何で、どこで…; …, and who …)."""
-    ja = [m.start() for m in _JA_ASKING.finditer(question)]
-    if len(ja) >= 2 and re.search(r"[、,]", question[ja[0] : ja[-1]]):
-        return True
-    en = [m.start() for m in _EN_ASKING.finditer(question)]
-    return len(en) >= 2 and bool(re.search(r",?\s+and\s+|,", question[en[0] : en[-1]]))
+    return len(question_clauses(question)) == 2
+
+
+def question_clauses(question: str) -> tuple[str, ...]:
+    """A two-part question's two clauses, or the question alone when it asks one thing.
+
+    A question asks two things when two question words stand in two clauses
+    (「…どんなものがあり、…どの機関を…」, "What set off …, and which …"); it is
+    cut at the last clause break before the second question word, and each
+    clause asks its own thing.
+    """
+    for asking, breaks in ((_JA_ASKING, r"[、,]\s*"), (_EN_ASKING, r",?\s+and\s+|,\s*")):
+        found = [m.start() for m in asking.finditer(question)]
+        if len(found) < 2:
+            continue
+        cuts = list(re.finditer(breaks, question[found[0] : found[-1]]))
+        if cuts:
+            first, second = question[: found[0] + cuts[-1].start()].strip(), question[found[0] + cuts[-1].end() :].strip()
+            if first and second:
+                return first, second
+    return (question,)
 
 
 def answer_detail(question: str, kind: str | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kotae.app.question import analyse, has_answer_type, month_days, names_date, names_other_year, years
+from kotae.app.question import analyse, has_answer_type, month_days, names_date, names_other_year, question_clauses, years
 from kotae.index import tokenize_for_search
 
 
@@ -114,6 +114,23 @@ def test_a_narrower_kind_needs_its_own_answer() -> None:
 )
 def test_questions_that_ask_two_things(question: str, two: bool) -> None:
     assert analyse(question, tokenize_for_search).two_part is two
+
+
+@pytest.mark.parametrize(
+    ("question", "clauses"),
+    [
+        ("12月に開かれた関係閣僚会合は何で、どこで開催されましたか？", ("12月に開かれた関係閣僚会合は何で", "どこで開催されましたか？")),
+        (
+            "What set off the surge in demand, and which organization does MIC partner with?",
+            ("What set off the surge in demand", "which organization does MIC partner with?"),
+        ),
+        ("Who founded the school, when, and why?", ("Who founded the school, when", "why?")),
+        ("What does DFFT stand for?", ("What does DFFT stand for?",)),
+        ("会合は、どこで開かれましたか？", ("会合は、どこで開かれましたか？",)),
+    ],
+)
+def test_a_two_part_question_is_cut_into_its_clauses(question: str, clauses: tuple[str, ...]) -> None:
+    assert question_clauses(question) == clauses
 
 
 def test_years_in_western_and_era_form() -> None:

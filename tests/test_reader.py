@@ -112,6 +112,40 @@ def test_the_same_sentence_in_another_passage_is_not_a_second_answer() -> None:
     assert answerer.choose([nagasaki, again, takamatsu], docs) == [nagasaki, takamatsu]
 
 
+class _ScriptedReader:
+    """A stand-in for the trained reader (its weights are tested on real passages
+    elsewhere): returns the spans scripted for each question text."""
+
+    threshold = 1.0
+
+    def __init__(self, spans: dict[str, list[Span]]) -> None:
+        self.spans = spans
+        self.asked: list[str] = []
+
+    def read(self, question: str, passages: list[str], *, per_passage: int = 1) -> list[Span]:
+        self.asked.append(question)
+        return self.spans.get(question, [])
+
+
+def test_each_clause_of_a_two_part_question_is_read_on_its_own() -> None:
+    docs = _passages()
+    whole, first, second = "会合はどこで開かれ、日程はいつでしたか？", "会合はどこで開かれ", "日程はいつでしたか？"
+    nagasaki, may, takamatsu = Span(0, 3, 5, 6.0, 0.0), Span(0, 14, 16, 5.0, 0.0), Span(1, 3, 5, 5.9, 0.0)
+    reader = _ScriptedReader({whole: [may], first: [nagasaki, takamatsu], second: [may]})
+    answerer = ReaderAnswerer(reader, split_sentences, second_span_margin=1.0)  # type: ignore[arg-type]
+    answer = answerer.answer(whole, "ja", docs, clauses=(first, second))
+    assert reader.asked == [first, second]  # both clauses answered: the whole question is not read
+    assert answer.short == "長崎" and answer.text == "会合は長崎で開かれた。 [1] 日程は五月だった。 [1]"
+    # Read whole, the same question gets one part of its answer only.
+    assert answerer.answer(whole, "ja", docs).text == "日程は五月だった。 [1]"
+    # A clause without an answer falls back to the whole question; nothing at all abstains.
+    reader = _ScriptedReader({whole: [may], first: [nagasaki]})
+    answer = ReaderAnswerer(reader, split_sentences, second_span_margin=1.0).answer(whole, "ja", docs, clauses=(first, second))  # type: ignore[arg-type]
+    assert reader.asked == [first, second, whole] and answer.text == "会合は長崎で開かれた。 [1] 日程は五月だった。 [1]"
+    reader = _ScriptedReader({})
+    assert ReaderAnswerer(reader, split_sentences).answer(whole, "ja", docs, clauses=(first, second)).abstained  # type: ignore[arg-type]
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data/qa")
 def test_split_keeps_measuring_sets_apart_from_training() -> None:
     v2 = squad.load_articles(DATA / squad.SQUAD2_DEV)

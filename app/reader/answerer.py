@@ -4,7 +4,8 @@
 sentence around it (cut to the clauses around the span when it is longer than
 :data:`MAX_SENTENCE_CHARS`) followed by ``[1]``, and a second sentence when
 the reader's runner-up scores close to its best; each citation's
-``answer_span`` gives its span's offsets in its passage.
+``answer_span`` gives its span's offsets in its passage. A question that asks
+two things is read clause by clause, and its answer holds a sentence for each.
 """
 
 from __future__ import annotations
@@ -132,7 +133,15 @@ class ReaderAnswerer:
         self.rank_weight = rank_weight
         self.second_span_margin = second_span_margin
 
-    def answer(self, question: str, language: str, documents: Sequence[Document], *, read_as: str | None = None) -> Answer:
+    def answer(
+        self,
+        question: str,
+        language: str,
+        documents: Sequence[Document],
+        *,
+        read_as: str | None = None,
+        clauses: Sequence[str] = (),
+    ) -> Answer:
         """The Answer to ``question`` from ``documents`` (best first), or an abstention.
 
         Args:
@@ -141,12 +150,27 @@ class ReaderAnswerer:
             documents: The retrieved passages, best first.
             read_as: The question as the reader reads it, when not as asked (an
                 English question bridged into the passages' Japanese words).
+            clauses: The two clauses of a question that asks two things, as the
+                reader reads them (:func:`~kotae.app.question.question_clauses`).
+                The reader was trained on one-part questions: read whole, such a
+                question gets the answer to one part. Each clause is read on its
+                own, and the answer holds the best span of each.
         """
-        spans = self.reader.read(read_as or question, [d.page_content for d in documents], per_passage=SPANS_PER_PASSAGE)
-        picks = self.choose(spans, documents)
+        texts = [d.page_content for d in documents]
+
+        def best(text: str, count: int) -> list[Span]:
+            return self.choose(self.reader.read(text, texts, per_passage=SPANS_PER_PASSAGE), documents)[:count]
+
+        picks: list[Span] = []
+        if len(clauses) > 1:
+            for clause in clauses:
+                self._add_new(picks, best(clause, 1), documents)
+        if len(picks) < 2:
+            # A one-part question, or a clause the reader found nothing for: read it whole.
+            self._add_new(picks, best(read_as or question, 2), documents)
         if not picks:
             return Answer(question=question, text=message("abstain", language), abstained=True, language=language)
-        return self.compose(question, language, documents, picks)
+        return self.compose(question, language, documents, picks[:2])
 
     def choose(self, spans: Sequence[Span], documents: Sequence[Document]) -> list[Span]:
         """The spans to answer with: the best, and a close runner-up in another sentence; none to abstain."""
@@ -167,6 +191,12 @@ class ReaderAnswerer:
                 picks.append(sp)
                 break
         return picks
+
+    def _add_new(self, picks: list[Span], found: Sequence[Span], documents: Sequence[Document]) -> None:
+        """Append the spans of ``found`` whose sentence no pick has yet."""
+        for sp in found:
+            if all(self._sentence_text(sp, documents) != self._sentence_text(o, documents) for o in picks):
+                picks.append(sp)
 
     def compose(self, question: str, language: str, documents: Sequence[Document], picks: Sequence[Span]) -> Answer:
         """The Answer made of the picked spans: the best span exact, each span's sentence (or clauses), cited.
