@@ -20,7 +20,7 @@ from kotae.app.answer.chain import build_extractive_chain
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.answer.extractive import ExtractiveAnswerer
 from kotae.app.language import detect_language, message
-from kotae.app.question import QuestionAnalysis, analyse, question_clauses
+from kotae.app.question import QuestionAnalysis, analyse, asks_for_several, question_clauses
 from kotae.app.rerank import SentenceRerankRetriever
 from kotae.app.services import load_reader, open_index
 from kotae.app.settings import Settings, get_settings
@@ -268,7 +268,9 @@ class Assistant:
             if needs_bridge(analysis.language, documents):
                 read_as = bridged_question(analysis.text, documents, plan, self.index.keyword_idf)
                 clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
-            return self._reader_answerer().answer(analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses)
+            return self._reader_answerer().answer(
+                analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=asks_for_several(analysis.text)
+            )
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
 
     def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:

@@ -267,6 +267,23 @@ def question_clauses(question: str) -> tuple[str, ...]:
     return (question,)
 
 
+_SEVERAL = re.compile(
+    r"すべて|全て|全部|挙げ|列挙|一覧|それぞれ|何と何|[0-9０-９一二三四五六七八九十]+(?:つ|個|件|人|名|か国|カ国|ヶ国)の|"
+    r"\b(?:all|list|each of)\b|\bname (?:the|every)\b|\bwhat (?:are|were) the\b|\bwhich (?:are|were)\b|"
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|\d+) [a-z-]+s\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_several(question: str) -> bool:
+    """True when the question asks for several things: all of them, a list, a number of them.
+
+    Its cues are the language's own (すべて, 挙げて, 6つの; all, list, "six themes"),
+    not any document's words.
+    """
+    return bool(_SEVERAL.search(question))
+
+
 def answer_detail(question: str, kind: str | None) -> str | None:
     """The narrower kind of place or date a question asks for, if it names one."""
     lowered = question.lower()

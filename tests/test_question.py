@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kotae.app.question import analyse, has_answer_type, month_days, names_date, names_other_year, question_clauses, years
+from kotae.app.question import analyse, asks_for_several, has_answer_type, month_days, names_date, names_other_year, question_clauses, years
 from kotae.index import tokenize_for_search
 
 
@@ -131,6 +131,23 @@ def test_questions_that_ask_two_things(question: str, two: bool) -> None:
 )
 def test_a_two_part_question_is_cut_into_its_clauses(question: str, clauses: tuple[str, ...]) -> None:
     assert question_clauses(question) == clauses
+
+
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("高崎の大臣会合で議論された6つのテーマをすべて教えてください。", True),
+        ("国際戦略局を構成する課を挙げてください", True),
+        ("What were the six discussion themes of the meeting?", True),
+        ("List the divisions of the bureau.", True),
+        ("Which three ministers co-chaired the meeting?", True),
+        ("会合はどこで開かれましたか？", False),
+        ("What does DFFT stand for?", False),
+        ("When was the fund set up?", False),
+    ],
+)
+def test_questions_that_ask_for_several_things(question: str, several: bool) -> None:
+    assert asks_for_several(question) is several
 
 
 def test_years_in_western_and_era_form() -> None:

@@ -45,6 +45,22 @@ def test_long_sentence_is_cut_to_clauses_around_the_span() -> None:
     assert sentence == (0, len(text))
 
 
+def test_a_list_question_sees_its_sentence_whole() -> None:
+    from langchain_core.documents import Document
+
+    from kotae.app.reader.answerer import MAX_LIST_SENTENCE_CHARS, MAX_SENTENCE_CHARS
+
+    items = "、".join(f"第{i}の項目である長い名前の取組" for i in range(1, 13))
+    docs = [Document(f"前文。{items}の十二項目を定めた。", metadata={"source": "a.txt", "id": "a"})]
+    span = Span(0, docs[0].page_content.index("第12"), docs[0].page_content.index("第12") + 3, 6.0, 0.0)
+    answerer = ReaderAnswerer(None, split_sentences, threshold=1.0)  # type: ignore[arg-type]
+    cut = answerer.compose("何?", "ja", docs, [span])
+    whole = answerer.compose("何?", "ja", docs, [span], limit=MAX_LIST_SENTENCE_CHARS)
+    assert MAX_SENTENCE_CHARS < len(items) < MAX_LIST_SENTENCE_CHARS
+    assert "第1の" not in cut.text and cut.text.startswith("…")
+    assert whole.text == f"{items}の十二項目を定めた。 [1]" and whole.short == "第12"
+
+
 def test_top_spans_do_not_overlap_and_come_best_first() -> None:
     import numpy as np
 

@@ -23,6 +23,9 @@ from kotae.app.reader.spans import Span
 
 #: Longest sentence shown whole; longer ones are cut to the clauses around the span.
 MAX_SENTENCE_CHARS = 150
+#: Longest sentence shown whole when the question asks for several things (a
+#: list is cut short by the clause limit: 「①…②…⑥の6テーマ」 would lose ①).
+MAX_LIST_SENTENCE_CHARS = 400
 _CLAUSE_END = re.compile(r"[、，,;；：:]\s*")
 
 Splitter = Callable[[str], list[tuple[int, int]]]
@@ -141,6 +144,7 @@ class ReaderAnswerer:
         *,
         read_as: str | None = None,
         clauses: Sequence[str] = (),
+        wants_list: bool = False,
     ) -> Answer:
         """The Answer to ``question`` from ``documents`` (best first), or an abstention.
 
@@ -155,6 +159,9 @@ class ReaderAnswerer:
                 The reader was trained on one-part questions: read whole, such a
                 question gets the answer to one part. Each clause is read on its
                 own, and the answer holds the best span of each.
+            wants_list: The question asks for several things
+                (:func:`~kotae.app.question.asks_for_several`): sentences up to
+                :data:`MAX_LIST_SENTENCE_CHARS` are shown whole.
         """
         texts = [d.page_content for d in documents]
 
@@ -170,7 +177,8 @@ class ReaderAnswerer:
             self._add_new(picks, best(read_as or question, 2), documents)
         if not picks:
             return Answer(question=question, text=message("abstain", language), abstained=True, language=language)
-        return self.compose(question, language, documents, picks[:2])
+        limit = MAX_LIST_SENTENCE_CHARS if wants_list else MAX_SENTENCE_CHARS
+        return self.compose(question, language, documents, picks[:2], limit=limit)
 
     def choose(self, spans: Sequence[Span], documents: Sequence[Document]) -> list[Span]:
         """The spans to answer with: the best, and a close runner-up in another sentence; none to abstain."""
@@ -198,7 +206,9 @@ class ReaderAnswerer:
             if all(self._sentence_text(sp, documents) != self._sentence_text(o, documents) for o in picks):
                 picks.append(sp)
 
-    def compose(self, question: str, language: str, documents: Sequence[Document], picks: Sequence[Span]) -> Answer:
+    def compose(
+        self, question: str, language: str, documents: Sequence[Document], picks: Sequence[Span], *, limit: int = MAX_SENTENCE_CHARS
+    ) -> Answer:
         """The Answer made of the picked spans: the best span exact, each span's sentence (or clauses), cited.
 
         Sentences of one passage share its marker and appear in the passage's
@@ -206,7 +216,7 @@ class ReaderAnswerer:
         """
         by_passage: dict[int, list[tuple[int, int, str]]] = {}
         for sp in picks:
-            by_passage.setdefault(sp.passage, []).append(self._excerpt(documents[sp.passage].page_content, sp))
+            by_passage.setdefault(sp.passage, []).append(self._excerpt(documents[sp.passage].page_content, sp, limit))
         parts: list[str] = []
         citations: list[Citation] = []
         for n, (passage, excerpts) in enumerate(by_passage.items(), start=1):
@@ -236,10 +246,10 @@ class ReaderAnswerer:
         start, end = sentence_around(text, *trim_span(text, span.start, span.end), self.split)
         return "".join(text[start:end].split())
 
-    def _excerpt(self, text: str, span: Span) -> tuple[int, int, str]:
+    def _excerpt(self, text: str, span: Span, limit: int = MAX_SENTENCE_CHARS) -> tuple[int, int, str]:
         """(start, end, shown text) of the span's sentence, or of its clauses around the span."""
         start, end = trim_span(text, span.start, span.end)
         sentence = sentence_around(text, start, end, self.split)
-        lo, hi = clause_window(text, sentence, (start, end))
+        lo, hi = clause_window(text, sentence, (start, end), limit)
         shown = ("…" if lo > sentence[0] else "") + display_text(text[lo:hi]) + ("…" if hi < sentence[1] else "")
         return lo, hi, shown
