@@ -24,15 +24,16 @@ FLOORS = {
     ("overall", None, "abstention_recall"): 0.88,
     ("overall", None, "citation_precision"): 0.77,
 }
-# The trained reader, measured 2026-12-07 (fifth-stage weights, same settings):
-# overall 0.606, ja 0.692, en 0.528, Recall@5 0.983, abstention P 0.750 / R 0.353,
-# citation precision 0.724, median answer 118 characters. Its targets (issue 13)
+# The trained reader, measured 2026-12-07 (fifth-stage weights, same settings,
+# two-part questions read clause by clause, list questions' sentences whole):
+# overall 0.635, ja 0.739, en 0.542, Recall@5 0.983, abstention P 0.750 / R 0.353,
+# citation precision 0.716, median answer 123 characters. Its targets (issue 13)
 # are 0.94 overall and 0.97 in Japanese; it is the default because it is the
 # better answerer on documents it was not fitted to (README: Benchmarks).
 READER_FLOORS = {
-    ("overall", None, "accuracy"): 0.58,
-    ("by_lang", "ja", "accuracy"): 0.66,
-    ("by_lang", "en", "accuracy"): 0.50,
+    ("overall", None, "accuracy"): 0.61,
+    ("by_lang", "ja", "accuracy"): 0.71,
+    ("by_lang", "en", "accuracy"): 0.52,
     ("overall", None, "recall_at_5"): 0.98,
     ("overall", None, "abstention_precision"): 0.70,
     ("overall", None, "abstention_recall"): 0.29,

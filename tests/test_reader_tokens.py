@@ -63,32 +63,6 @@ def test_windows_number_the_line_each_token_ends_on(base: Path) -> None:
     assert len(set(window.lines[first:stop])) == 3
 
 
-def test_line_breaks_are_written_as_the_punctuation_text_would_have() -> None:
-    from kotae.app.reader.layout import visible_lines
-
-    table = "図表1 会合一覧\n\n宮城県仙台市\n科学技術大臣会合\n5/12\n\n栃木県日光市\n男女共同参画\n6/24\n\n本文です。\n次の文"
-    shown = visible_lines(table)
-    # One character for one: offsets into the passage stay valid.
-    assert len(shown) == len(table) and all(a == b for a, b in zip(shown, table) if a != "\n" and b != "\n")
-    assert shown == "図表1 会合一覧。\n宮城県仙台市、科学技術大臣会合、5/12。\n栃木県日光市、男女共同参画、6/24。\n本文です。\n次の文"
-    assert visible_lines("Heading\n\nText here.\nItem one\nItem two\n") == "Heading.\nText here.\nItem one,Item two\n"
-    assert visible_lines("一行だけの文") == "一行だけの文"
-
-
-def test_the_model_sees_line_breaks_while_offsets_and_lines_stay_the_passages(base: Path) -> None:
-    tokenizer = spans.load_tokenizer(base, split_hiragana=True)
-    passage = "宮城県仙台市\n科学技術大臣会合\n\n栃木県日光市\n男女共同参画会合"
-    (plain,) = spans.windows(tokenizer, "どこ?", [passage])
-    (shown,) = spans.windows(tokenizer, "どこ?", [passage], visible_breaks=True)
-    marks = {tokenizer.id_to_token(i) for i in shown.input_ids} - {tokenizer.id_to_token(i) for i in plain.input_ids}
-    assert marks & {"、", "。", "▁、", "▁。"}
-    first, stop = shown.context
-    pieces = [passage[a:b] for a, b in shown.offsets[first:stop]]
-    assert "仙台市" in "".join(pieces) and all(0 <= a <= b <= len(passage) for a, b in shown.offsets[first:stop])
-    for (_, end), line in zip(shown.offsets[first:stop], shown.lines[first:stop]):
-        assert line == passage[:end].count("\n")  # lines are the passage's, so no span joins two cells
-
-
 def test_reader_reads_the_tokenizer_setting_from_its_card(base: Path, tmp_path: Path) -> None:
     from kotae.app.reader.model import CARD_FILE, WEIGHTS_DIR, WEIGHTS_FILE
     from kotae.app.reader.reader import Reader

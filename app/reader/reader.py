@@ -43,8 +43,6 @@ class Reader:
         self.model = load_reader(base_folder, weights)
         self.threshold = float(self.card.get("threshold", 0.0))
         self.precision = resolve(precision)
-        # Answering shows the model a passage's line breaks (tables, lists); training data has none.
-        self.visible_breaks = True
         # One question at a time: torch already uses every core, and windowing sets the tokenizer's truncation.
         self._lock = threading.Lock()
 
@@ -62,7 +60,7 @@ class Reader:
             Up to ``per_passage`` Spans per passage that yields any (best score first).
         """
         with self._lock:
-            wins = windows(self.tokenizer, question, passages, visible_breaks=self.visible_breaks)
+            wins = windows(self.tokenizer, question, passages)
             found: dict[int, list[Span]] = {}
             for start in range(0, len(wins), WINDOW_BATCH):
                 group = wins[start : start + WINDOW_BATCH]

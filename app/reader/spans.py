@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from kotae.app.reader.layout import visible_lines
-
 #: Tokens per window (question, passage and special tokens together).
 MAX_LENGTH = 256
 #: Tokens shared by neighbouring windows of one long passage.
@@ -86,7 +84,6 @@ def windows(
     *,
     max_length: int = MAX_LENGTH,
     stride: int = STRIDE,
-    visible_breaks: bool = False,
 ) -> list[Window]:
     """Cut each passage into windows that each hold the whole question.
 
@@ -97,9 +94,6 @@ def windows(
         passages: The passage texts.
         max_length: Tokens per window.
         stride: Tokens shared by neighbouring windows.
-        visible_breaks: Let the model see the passage's line breaks
-            (:func:`~kotae.app.reader.layout.visible_lines`); offsets and
-            ``lines`` still refer to the passage as given.
 
     Returns:
         The windows of every passage, in passage order.
@@ -109,8 +103,7 @@ def windows(
     question = trim_question(tokenizer, question)
     tokenizer.enable_truncation(max_length, stride=stride, strategy="only_second")
     try:
-        shown = [visible_lines(p) for p in passages] if visible_breaks else passages
-        encodings = tokenizer.encode_batch([(question, passage) for passage in shown])
+        encodings = tokenizer.encode_batch([(question, passage) for passage in passages])
     finally:
         tokenizer.no_truncation()
     out: list[Window] = []
