@@ -127,6 +127,13 @@ def test_reader_abstains_on_some_off_topic_questions(assistant) -> None:
     assert len(abstained) >= READER_ABSTAINS_FLOOR, [a.question for a in abstained]
 
 
+def test_reader_answers_each_part_of_a_two_part_question(assistant) -> None:
+    # Each clause is read on its own; the facts lie in two sentences of two passages.
+    answer = assistant.fork().ask("情報通信分野を専門とする唯一の公的研究機関はどこで、総務省はどんな先端技術の研究開発を推進していますか？")
+    assert _holds(answer, ["情報通信研究機構", "量子通信"]), answer.text
+    _assert_cited(answer)
+
+
 def test_answer_language_follows_the_question(assistant) -> None:
     assert assistant.fork().ask("DFFTとは何ですか").language == "ja"
     assert assistant.fork().ask("What is DFFT?").language == "en"
