@@ -262,9 +262,17 @@ def question_clauses(question: str) -> tuple[str, ...]:
         cuts = list(re.finditer(breaks, question[found[0] : found[-1]]))
         if cuts:
             first, second = question[: found[0] + cuts[-1].start()].strip(), question[found[0] + cuts[-1].end() :].strip()
-            if first and second:
+            if _asks_on_its_own(first, asking) and _asks_on_its_own(second, asking):
                 return first, second
     return (question,)
+
+
+def _asks_on_its_own(clause: str, asking: re.Pattern[str]) -> bool:
+    """Whether a clause says more than its question word ("when?", 「何年に」 do not)."""
+    rest = asking.sub(" ", clause)
+    if asking is _EN_ASKING:
+        return len(re.findall(r"[A-Za-z0-9]+", rest)) >= 2
+    return len([ch for ch in rest if ch.isalnum()]) >= 4
 
 
 _SEVERAL = re.compile(

@@ -124,9 +124,12 @@ def test_questions_that_ask_two_things(question: str, two: bool) -> None:
             "What set off the surge in demand, and which organization does MIC partner with?",
             ("What set off the surge in demand", "which organization does MIC partner with?"),
         ),
-        ("Who founded the school, when, and why?", ("Who founded the school, when", "why?")),
+        ("Who founded the school, and what did it teach?", ("Who founded the school", "what did it teach?")),
         ("What does DFFT stand for?", ("What does DFFT stand for?",)),
         ("会合は、どこで開かれましたか？", ("会合は、どこで開かれましたか？",)),
+        # A clause that is little more than its question word does not stand on its own.
+        ("Who wrote it, and when?", ("Who wrote it, and when?",)),
+        ("何年に、どこで開かれましたか？", ("何年に、どこで開かれましたか？",)),
     ],
 )
 def test_a_two_part_question_is_cut_into_its_clauses(question: str, clauses: tuple[str, ...]) -> None:
