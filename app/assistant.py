@@ -267,7 +267,8 @@ class Assistant:
             read_as = analysis.text
             if needs_bridge(analysis.language, documents):
                 read_as = bridged_question(analysis.text, documents, plan, self.index.keyword_idf)
-                clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
+                if len(clauses) > 1:
+                    clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
             return self._reader_answerer().answer(
                 analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=asks_for_several(analysis.text)
             )

@@ -212,7 +212,8 @@ class ReaderAnswerer:
         """The Answer made of the picked spans: the best span exact, each span's sentence (or clauses), cited.
 
         Sentences of one passage share its marker and appear in the passage's
-        order; passages are numbered best first.
+        order; passages are numbered best first. A sentence longer than
+        ``limit`` characters is cut to its clauses around the span.
         """
         by_passage: dict[int, list[tuple[int, int, str]]] = {}
         for sp in picks:
