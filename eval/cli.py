@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kotae.app import KotaeError
+from kotae.app.settings import ANSWERERS
 
 
 @click.command("eval")
@@ -37,7 +38,7 @@ from kotae.app import KotaeError
 @click.option("--ablations", is_flag=True,
               help="Also compare dense, BM25 and hybrid retrieval, and the first-sentence baseline; "
                    "on a SQuAD-format set: the reader, the sentence scorer and the naive baseline.")
-@click.option("--answerer", type=click.Choice(["reader", "scored"]), default=None,
+@click.option("--answerer", type=click.Choice(ANSWERERS), default=None,
               help="Extractive answers from the trained reader or the sentence scorer. Default: $KOTAE_ANSWERER or reader.")
 @click.option("--reader-only", is_flag=True, help="SQuAD-format sets: give the reader each question's own paragraph.")
 @click.option("--articles", type=click.IntRange(1), default=None, help="SQuAD-format sets: a seeded sample of N articles.")
