@@ -49,6 +49,24 @@ def test_phrases_are_replaced_whole_any_case_longest_first() -> None:
     assert replace_phrases("the party", {"art": "芸術"}) == "the party"
 
 
+def test_english_the_passages_print_is_not_bridged(assistant, embeddings) -> None:
+    from langchain_core.documents import Document
+
+    from kotae.app.reader.bridge import bridged_question
+    from kotae.index.retrieval.query_plan import QueryPlan
+
+    question = "Which divisions make up the Global Strategy Bureau?"
+    plan = QueryPlan(question, embeddings)
+    known = assistant.index.keyword_idf
+    japanese_only = [Document(page_content="国際戦略局は総務省の局の一つで、世界的な対策と部門の連携を担う。")]
+    printed = [Document(page_content="国際戦略局\n\nGlobal Strategy Bureau\n\n国際戦略局は総務省の局の一つで、世界的な対策と部門の連携を担う。")]
+    # Over Japanese text alone its words are carried into the passage's Japanese ...
+    assert "Global Strategy" not in bridged_question(question, japanese_only, plan, known)
+    # ... but a name the passage prints in English stays as the passage prints it.
+    bridged = bridged_question(question, printed, plan, known)
+    assert "Global Strategy Bureau" in bridged and _JAPANESE.search(bridged)
+
+
 def test_only_english_over_japanese_is_bridged() -> None:
     from langchain_core.documents import Document
 

@@ -33,14 +33,18 @@ def needs_bridge(question_language: str, documents: Sequence[Document]) -> bool:
     return detect_language(" ".join(d.page_content[:200] for d in documents[:3])) == "ja"
 
 
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """An English phrase as whole words, in any case, a plural ending allowed."""
+    words = phrase.split()
+    body = r"[\s\-]+".join(re.escape(w) for w in words)
+    return re.compile(r"(?<![A-Za-z])" + body + r"(?:s|es)?(?![A-Za-z])", re.IGNORECASE)
+
+
 def replace_phrases(question: str, replacements: dict[str, str]) -> str:
     """``question`` with each English phrase (any case, whole words) replaced, longest first."""
     for phrase in sorted(replacements, key=len, reverse=True):
-        words = phrase.split()
-        if not words:
-            continue
-        pattern = r"(?<![A-Za-z])" + r"[\s\-]+".join(re.escape(w) for w in words) + r"(?:s|es)?(?![A-Za-z])"
-        question = re.sub(pattern, f" {replacements[phrase]} ", question, count=1, flags=re.IGNORECASE)
+        if phrase.split():
+            question = _phrase_pattern(phrase).sub(f" {replacements[phrase]} ", question, count=1)
     return re.sub(r"\s+", " ", question).strip()
 
 
@@ -69,4 +73,6 @@ def bridged_question(question: str, documents: Sequence[Document], plan: QueryPl
     for word, terms in mapping.items():
         if word not in covered and len(terms) == 1:
             replacements[word] = next(iter(terms))  # a romanised name, matched by its reading
-    return replace_phrases(question, replacements)
+    passages = "\n".join(d.page_content for d in documents)
+    kept = {p: t for p, t in replacements.items() if not _phrase_pattern(p).search(passages)}
+    return replace_phrases(question, kept)
