@@ -134,6 +134,13 @@ def test_reader_answers_each_part_of_a_two_part_question(assistant) -> None:
     _assert_cited(answer)
 
 
+@pytest.mark.parametrize("question", ["G7広島サミットはいつ開催されましたか？", "When was the G7 Hiroshima Summit held?"])
+def test_reader_gives_a_range_whole(assistant, question: str) -> None:
+    # The summit ran 「5月19日から21日」: the reader marks one end, the answer is the range.
+    answer = assistant.fork().ask(question)
+    assert "19日" in answer.short and "21日" in answer.short, answer.short
+
+
 def test_answer_language_follows_the_question(assistant) -> None:
     assert assistant.fork().ask("DFFTとは何ですか").language == "ja"
     assert assistant.fork().ask("What is DFFT?").language == "en"

@@ -36,6 +36,29 @@ def test_span_edges_are_trimmed() -> None:
     assert text[slice(*trim_span(text, 2, 7))] == "宗良親王"
 
 
+@pytest.mark.parametrize(
+    ("text", "span", "question", "expected"),
+    [
+        ("同年5月19日から21日にかけて開催された", "21日", "いつ開催されましたか", "5月19日から21日"),
+        ("同年5月19日から21日にかけて開催された", "5月19日", "When was it held?", "5月19日から21日"),
+        ("保健大臣会合\n5/13（土）～14（日）\n", "14（日）", "いつですか", "5/13（土）～14（日）"),
+        ("It ran from 23 November 1963 until 6 December 1989.", "6 December 1989", "When did it run?", "23 November 1963 until 6 December 1989"),
+        ("It ran 1963–1989 on BBC One.", "1989", "In what years did it run?", "1963–1989"),
+        # The question asks for one end: the span stays.
+        ("同年5月19日から21日にかけて開催された", "21日", "いつまで開催されましたか", "21日"),
+        ("It ran 1963–1989 on BBC One.", "1989", "When did it end?", "1989"),
+        # No range: a number beside words, or a span that is not a number.
+        ("a population of 1,000 in 2001.", "2001", "When?", "2001"),
+        ("東京から大阪まで", "大阪", "どこまで", "大阪"),
+    ],
+)
+def test_a_range_end_is_widened_to_the_range(text: str, span: str, question: str, expected: str) -> None:
+    from kotae.app.reader.ranges import whole_range
+
+    start = text.index(span)
+    assert text[slice(*whole_range(text, start, start + len(span), question))] == expected
+
+
 def test_long_sentence_is_cut_to_clauses_around_the_span() -> None:
     text = "、".join(f"第{i}の条項は長い説明を含み多くの語を持つ文である" for i in range(12)) + "。"
     span_start = text.index("第7の")

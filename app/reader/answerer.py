@@ -18,6 +18,7 @@ from langchain_core.documents import Document
 from kotae.app.answer.answers import Answer, Citation
 from kotae.app.answer.citing import citation_for, display_text
 from kotae.app.language import message
+from kotae.app.reader.ranges import whole_range
 from kotae.app.reader.reader import Reader
 from kotae.app.reader.spans import Span
 
@@ -211,6 +212,9 @@ class ReaderAnswerer:
     ) -> Answer:
         """The Answer made of the picked spans: the best span exact, each span's sentence (or clauses), cited.
 
+        A span that is one end of a range of dates or numbers is widened to the
+        range, unless the question asks for one end (:func:`~kotae.app.reader.ranges.whole_range`).
+
         Sentences of one passage share its marker and appear in the passage's
         order; passages are numbered best first. A sentence longer than
         ``limit`` characters is cut to its clauses around the span.
@@ -227,7 +231,8 @@ class ReaderAnswerer:
             quote = doc.page_content[excerpts[0][0] : excerpts[-1][1]]
             cited = citation_for(n, doc, quote)
             own = next(sp for sp in picks if sp.passage == passage)
-            citations.append(Citation(**{**cited.__dict__, "answer_span": trim_span(doc.page_content, own.start, own.end)}))
+            span = whole_range(doc.page_content, *trim_span(doc.page_content, own.start, own.end), question)
+            citations.append(Citation(**{**cited.__dict__, "answer_span": span}))
         start, end = citations[0].answer_span or (0, 0)
         return Answer(
             question=question,
