@@ -1,4 +1,4 @@
-"""What a question asks for: its expected answer type and its key terms."""
+"""What a question asks for: its key terms, the dates and years it names, and whether it asks for several things or two."""
 
 from __future__ import annotations
 
@@ -6,102 +6,6 @@ import re
 from dataclasses import dataclass
 
 from kotae.app.language import detect_language
-from kotae.index.keyword import names_person
-
-# The expected answer type decides which sentences can answer at all: a
-# "when" question is not answered by a sentence without a date in it.
-_TYPE_CUES: dict[str, tuple[str, ...]] = {
-    "amount": (
-        r"いくら", r"金額", r"予算額", r"費用", r"総額", r"何円", r"何億",
-        r"\bhow much (?:money|funding|budget)\b", r"\bbudget(?:ed)?\b", r"\bcost\b", r"\bhow much was\b",
-    ),
-    "people": (
-        r"何人", r"何名", r"人数", r"職員数", r"者数",
-        r"\bhow many (?:people|persons|staff|employees|participants|members|officials|journalists|reporters|attendees)\b",
-        r"\bpopulation\b", r"人口",
-    ),
-    "date": (
-        r"いつ", r"何月", r"何日", r"何年", r"日程", r"日付", r"時期", r"開催日", r"期間",
-        r"\bwhen\b", r"\bwhat (?:date|day|year|month)s?\b", r"\bwhich (?:date|day|year|month)s?\b",
-        r"\bdates?\b",
-    ),
-    "place": (
-        r"どこ", r"どちら", r"場所", r"開催地", r"都市", r"何県", r"何市", r"どの(?:県|市|町|都市)", r"どの国(?!際)", r"どこの国",
-        r"\bwhere\b", r"\bwhich (?:[a-z]+ )?(?:city|town|prefecture|country|place|venue|hotel|hall|building|facility)\b",
-        r"\bvenue\b",
-        r"\bin what (?:city|prefecture|town)\b",
-    ),
-    "person": (
-        r"誰", r"だれ", r"どなた", r"何者",
-        r"\bwho\b", r"\bwhom\b", r"\bwhose\b", r"\bwhich (?:leader|minister|person|official)s?\b",
-    ),
-    "number": (
-        r"いくつ", r"何つ", r"何か国", r"何カ国", r"何ヶ国", r"何件", r"何個", r"何本", r"何回",
-        r"何テーマ", r"何の?分野", r"数は", r"何部",
-        r"\bhow many\b", r"\bnumber of\b",
-    ),
-}
-
-# Place names often appear without 県/市 (G7香川・高松情報通信大臣会合).
-_PREFECTURES = (
-    "北海道 青森 岩手 宮城 秋田 山形 福島 茨城 栃木 群馬 埼玉 千葉 東京 神奈川 新潟 富山 石川 福井 山梨 長野 岐阜 静岡 "
-    "愛知 三重 滋賀 京都 大阪 兵庫 奈良 和歌山 鳥取 島根 岡山 広島 山口 徳島 香川 愛媛 高知 福岡 佐賀 長崎 熊本 大分 "
-    "宮崎 鹿児島 沖縄"
-).split()
-
-# Some questions ask for a particular kind of place or date: "which city" is not
-# answered by a country (ドイツ), "what exact date" not by 今秋 (this autumn).
-_DETAIL_CUES: dict[str, tuple[str, ...]] = {
-    "city": (r"\b(?:which|what) (?:[a-z]+ )?city\b", r"どの都市", r"どこの(?:都市|市)", r"何市", r"どの市"),
-    "country": (r"\b(?:which|what) (?:[a-z]+ )?country\b", r"どの国(?!際)", r"どこの国", r"何という国"),
-    "venue": (r"\bvenue\b", r"\bwhich (?:building|hall|hotel|facility)\b", r"会場", r"どの施設"),
-    # どこ also asks who did something (どこが主催, 議長国を務めたのはどこ): a body or a country
-    # answers; after a passive (開催されたのはどこ) it asks where.
-    "agent": (r"どこが", r"(?<!れ)(?:た|る|ている)のはどこ", r"(?:機関|組織|団体|省庁|部署|部局|法人)はどこ"),
-    "day": (r"\bwhat (?:exact )?date\b", r"\bwhich date\b", r"\bexact date\b", r"\bon what day\b", r"何月何日", r"何日(?!間)", r"日付"),
-}
-_COUNTRIES = (
-    "日本 我が国 ドイツ フランス イタリア 英国 イギリス 米国 アメリカ カナダ 中国 韓国 インド 欧州 ロシア ウクライナ "
-    "オーストラリア ブラジル インドネシア 南アフリカ"
-).split()
-_DETAIL_PATTERNS: dict[str, re.Pattern[str]] = {
-    "city": re.compile(r"[一-龥ぁ-んァ-ヶ]{1,4}(?:市|町|村)(?!場|民|長|議|区)|[A-Z][a-z]+ City"),
-    "country": re.compile("|".join(_COUNTRIES) + r"|Japan|Germany|France|Italy|Canada|the United (?:States|Kingdom)"),
-    "venue": re.compile(
-        r"会館|ホール|センター|ホテル|会議場|アリーナ|ドーム|プラザ|スタジアム|美術館|博物館|キャンパス|"
-        r"\b(?:Hall|Center|Centre|Hotel|Arena|Stadium|Museum|Convention)\b"
-    ),
-    "agent": re.compile(
-        "|".join(_COUNTRIES) + r"|[一-龥ァ-ヶ]{1,8}(?:省|庁|機構|機関|委員会|協会|研究所|大学|政府)(?![一-龥])|"
-        r"[一-龥ぁ-んァ-ヶ]{1,4}(?:都|道|府|県|市|町|村)|(?<![A-Za-z])[A-Z]{3,}(?![A-Za-z])"
-    ),
-    "day": re.compile(
-        r"\d{1,2}月\d{1,2}日|(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])|\b\d{4}-\d{2}-\d{2}\b|"
-        r"(?:January|February|March|April|May|June|July|August|September|October|November|December) \d{1,2}\b"
-    ),
-}
-
-_ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
-    "amount": re.compile(r"\d[\d,.]*\s*(?:円|ドル|ユーロ|億|万|兆)|\d[\d,.]*\s*(?:yen|dollars?|euros?)|[$¥€]\s?\d"),
-    "people": re.compile(r"\d[\d,]*\s*(?:人|名)(?!口)|\d[\d,]*\s*(?:people|persons|staff|employees)"),
-    "date": re.compile(
-        r"\d{4}年|\d{1,2}月\d{1,2}日|\d{1,2}月|令和\s?\d+年|平成\s?\d+年|\d{1,2}/\d{1,2}|"
-        r"今秋|今春|今夏|今冬|年内|本年中|同年|"
-        r"\b(?:19|20)\d{2}\b|(?:January|February|March|April|May|June|July|August|September|"
-        r"October|November|December)"
-    ),
-    "place": re.compile(
-        r"[一-龥ぁ-んァ-ヶ]{1,4}(?:都|道|府|県|市|町|村)|" + "|".join(_PREFECTURES) + "|"
-        r"ドイツ|フランス|イタリア|英国|イギリス|米国|アメリカ|カナダ|日本|中国|韓国|インド|欧州|EU|"
-        r"[A-Z][a-z]+(?: City| Prefecture)"
-    ),
-    # A "who" may be answered by a role (担当閣僚) or a body as well as a name; names_person
-    # adds names without a title. 大臣 names a person, 大臣会合 a meeting, 議長国 a country.
-    "person": re.compile(
-        r"(?:大臣|長官|総裁|議長|首相|総理|局長|閣僚)(?!会合|会議|宣言|級|声明|理事会|国)|氏|[A-Z][a-z]+ [A-Z][a-z]+"
-    ),
-    "number": re.compile(r"\d+|[①-⑳]|[一二三四五六七八九十]+(?:つ|か国|カ国|人|件)"),
-}
 
 # Words that say what kind of answer is wanted but are not about the topic:
 # requiring them in the evidence would make every question look unanswered.
@@ -128,53 +32,31 @@ class QuestionAnalysis:
     Attributes:
         text: The question.
         language: ``"ja"`` or ``"en"``.
-        expected: ``"date"``, ``"place"``, ``"person"``, ``"number"``, ``"amount"``
-            (money), ``"people"`` (a head count) or None.
         terms: Key terms (search tokens that carry the topic).
-        wants_list: The question asks for several items (lists, "which ... are").
+        wants_list: The question asks for several items (:func:`asks_for_several`).
         wants_definition: The question asks what something is.
         dates: ``(month, day or None)`` the question names (12月, May 13): a
             sentence about another month is about something else.
         years: The years the question names (2023年, in 2023, 令和5年), as western years.
-        detail: A narrower kind of place or date asked for: ``city``,
-            ``country``, ``venue`` or ``day`` (which city, what exact date), or
-            ``agent`` when どこ asks who did something (a body or a country answers).
         two_part: The question asks two things (どのような基金が設けられ、どんな研究開発を…;
             which ministries organized it, and who took part).
     """
 
     text: str
     language: str
-    expected: str | None
     terms: tuple[str, ...]
     wants_list: bool
     wants_definition: bool
     dates: tuple[tuple[int, int | None], ...] = ()
     years: tuple[int, ...] = ()
-    detail: str | None = None
     two_part: bool = False
 
 
-_LIST_CUES = re.compile(
-    r"挙げ|すべて|全て|どのような(?:課|テーマ|分野|取組)|何と何|列挙|一覧|それぞれ|"
-    r"\bwhat are\b|\bwhich (?:are|were)\b|\blist\b|\bname the\b|\bwhat (?:divisions|themes|topics|areas)\b|"
-    r"\bco-?chairs?\b|\bthemes\b|\bdivisions\b",
-    re.IGNORECASE,
-)
 _DEFINITION_CUES = re.compile(
     r"とは|って何|の意味|の略|何の略|\bwhat (?:is|was|does) (?:the )?[A-Z]{2,}\b|\bstand for\b|\bmeaning of\b|"
     r"\bwhat is meant\b|\bdefine\b",
     re.IGNORECASE,
 )
-
-
-def expected_type(question: str) -> str | None:
-    """The kind of answer a question wants, from its question words."""
-    lowered = question.lower()
-    for kind in _TYPE_CUES:
-        if any(re.search(cue, lowered) for cue in _TYPE_CUES[kind]):
-            return kind
-    return None
 
 
 _MONTHS = {name: i for i, name in enumerate(
@@ -228,14 +110,6 @@ def names_date(text: str, wanted: tuple[tuple[int, int | None], ...]) -> bool:
         return False
     found = month_days(text)
     return any(m == wm and (wd is None or d == wd) for wm, wd in wanted for m, d in found)
-
-
-def _cue_matches(question: str, kind: str | None) -> list[str]:
-    """The words of ``question`` that ask for an answer of ``kind`` (which city, どの県)."""
-    if kind is None:
-        return []
-    lowered = question.lower()
-    return [m.group(0) for cue in _TYPE_CUES[kind] for m in re.finditer(cue, lowered)]
 
 
 _JA_ASKING = re.compile(r"何|どの|どんな|どう|いつ|どこ|誰|いくつ|いくら|なぜ")
@@ -292,25 +166,6 @@ def asks_for_several(question: str) -> bool:
     return bool(_SEVERAL.search(question))
 
 
-def answer_detail(question: str, kind: str | None) -> str | None:
-    """The narrower kind of place or date a question asks for, if it names one."""
-    lowered = question.lower()
-    wanted = {"place": ("city", "country", "venue", "agent"), "date": ("day",)}.get(kind or "", ())
-    return next((d for d in wanted if any(re.search(cue, lowered) for cue in _DETAIL_CUES[d])), None)
-
-
-def has_answer_type(text: str, kind: str | None, detail: str | None = None) -> bool:
-    """True when ``text`` contains something of the expected kind (a date, place...)."""
-    if kind is None:
-        return True
-    if detail is not None and not text.isascii():
-        # English text keeps the broader check: its place and date words are too varied to list.
-        return bool(_DETAIL_PATTERNS[detail].search(text))
-    if kind == "person" and names_person(text):
-        return True
-    return bool(_ANSWER_PATTERNS[kind].search(text))
-
-
 def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAnalysis:
     """Analyse a question with the search tokenizer used for BM25.
 
@@ -319,26 +174,21 @@ def analyse(question: str, tokenize: "callable[[str], list[str]]") -> QuestionAn
         tokenize: The index's keyword tokenizer, so terms match what BM25 indexed.
 
     Returns:
-        The question's language, expected answer type and key terms.
+        The question's language, key terms and the rest of :class:`QuestionAnalysis`.
     """
-    expected = expected_type(question)
-    # "Which city" asks for a place; the city is not the topic (it would find 都市大臣会合).
-    cue_words = set(tokenize(" ".join(_cue_matches(question, expected)))) if expected == "place" else set()
     terms = []
     for token in tokenize(question):
-        if token in _STOP_TERMS or token in cue_words or len(token) < 2 and not token.isdigit() and token.isascii():
+        if token in _STOP_TERMS or len(token) < 2 and not token.isdigit() and token.isascii():
             continue
         if token not in terms:
             terms.append(token)
     return QuestionAnalysis(
         text=question,
         language=detect_language(question),
-        expected=expected,
         terms=tuple(terms),
-        wants_list=bool(_LIST_CUES.search(question)),
+        wants_list=asks_for_several(question),
         wants_definition=bool(_DEFINITION_CUES.search(question)),
         dates=month_days(question),
         years=years(question),
-        detail=answer_detail(question, expected),
         two_part=asks_two_things(question),
     )

@@ -25,7 +25,6 @@ import numpy as np
 from kotae.index.search_terms import (  # noqa: F401
     EN_STOPWORDS as _EN_STOPWORDS,
     TOKENIZER_DESCRIPTION,
-    names_person,
     passage_readings,
     passage_terms,
     term_readings,

@@ -151,37 +151,6 @@ def passage_readings(text: str) -> dict[str, str]:
     return term_readings(text)
 
 
-_TITLES = frozenset("大臣 長官 総裁 議長 首相 総理 局長 閣僚 氏 知事 市長 大統領 委員長 社長 会長 総理大臣 副大臣".split())
-_NOT_A_PERSON_AFTER = frozenset("会合 会議 宣言 級 声明 理事会 会".split())
-
-
-@functools.lru_cache(maxsize=8192)
-def names_person(text: str) -> bool:
-    """True when ``text`` names someone: a personal name, or a title after a proper noun (松本大臣).
-
-    A title alone is a role (担当閣僚, 関係大臣), and a title inside a meeting's
-    name (保健大臣会合) names no one.
-    """
-    text = _ODD_CHARS.sub(" ", unicodedata.normalize("NFKC", text))
-    tokenizer = _tokenizer()
-    for piece in _pieces(text):
-        morphemes = list(tokenizer.tokenize(piece))
-        for i, morpheme in enumerate(morphemes):
-            pos = morpheme.part_of_speech()
-            if pos[2] == "人名":
-                return True
-            if morpheme.surface() not in _TITLES:
-                continue
-            following = morphemes[i + 1].surface() if i + 1 < len(morphemes) else ""
-            if following in _NOT_A_PERSON_AFTER:
-                continue
-            # The proper noun may sit a few words before the title (西村経済産業大臣).
-            before = morphemes[max(0, i - 4) : i]
-            if any(m.part_of_speech()[1] == "固有名詞" for m in before):
-                return True
-    return False
-
-
 def term_readings(text: str) -> dict[str, str]:
     """Each Japanese search term of ``text`` with its reading in romaji (仙台 → sendai).
 

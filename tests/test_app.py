@@ -65,10 +65,15 @@ OFF_TOPIC = [
 
 # The trained reader (the default answerer) on the questions above, measured
 # 2026-12-07: 14 of the 21 answers hold their facts, and it abstains on 4 of
-# the 14 off-topic questions. The sentence scorer, whose rules were fitted to
-# these documents, gets all of them; see the README's evaluation section.
+# the 14 off-topic questions. The sentence scorer: 19 of 21 and 3 of 14. It
+# held all 21 and abstained on all 14 while it checked the kind of answer a
+# question asks for (a date, a place from lists of prefectures and countries)
+# with rules fitted to these documents; on public data those rules cost it 7
+# to 10 points, so issue 13 removed them (README: Evaluation).
 READER_HOLDS_FACTS_FLOOR = 13
 READER_ABSTAINS_FLOOR = 3
+SCORER_HOLDS_FACTS_FLOOR = 18
+SCORER_ABSTAINS_FLOOR = 2
 
 
 def _holds(answer: Answer, facts: list[str]) -> bool:
@@ -91,20 +96,23 @@ def _assert_abstention(answer: Answer) -> None:
     assert answer.text == expected
 
 
-@pytest.mark.parametrize(("question", "facts"), ANSWERABLE)
-def test_scorer_answers_carry_the_facts_and_cite_them(scorer, question: str, facts: list[str]) -> None:
-    answer = scorer.fork().ask(question)
-    assert not answer.abstained, answer.text
-    for fact in facts:
-        assert _norm(fact) in _norm(answer.text), f"{fact!r} missing from {answer.text!r}"
-    _assert_cited(answer)
+def test_scorer_answers_carry_the_facts_and_cite_them(scorer) -> None:
+    answers = [(scorer.fork().ask(question), facts) for question, facts in ANSWERABLE]
+    for answer, _ in answers:
+        if not answer.abstained:
+            _assert_cited(answer)
+    held = [answer.question for answer, facts in answers if _holds(answer, facts)]
+    assert len(held) >= SCORER_HOLDS_FACTS_FLOOR, f"{len(held)} of {len(answers)} hold their facts: {held}"
 
 
-@pytest.mark.parametrize("question", OFF_TOPIC)
-def test_scorer_abstains_when_the_documents_do_not_answer(scorer, question: str) -> None:
-    answer = scorer.fork().ask(question)
-    assert answer.abstained, answer.text
-    _assert_abstention(answer)
+def test_scorer_abstains_on_some_off_topic_questions(scorer) -> None:
+    answers = [scorer.fork().ask(question) for question in OFF_TOPIC]
+    abstained = [answer for answer in answers if answer.abstained]
+    for answer in abstained:
+        _assert_abstention(answer)
+    assert len(abstained) >= SCORER_ABSTAINS_FLOOR, [a.question for a in abstained]
+
+
 
 
 def test_reader_answers_cite_their_span_and_hold_the_facts(assistant) -> None:

@@ -13,16 +13,22 @@ import pytest
 
 from kotae.eval import default_set_path, load_questions, run_eval
 
-# The sentence scorer, measured 2026-11-25 (hybrid retriever, extractive, top_k 5, 137 questions, engine auto):
-# ja accuracy 1.000, en 0.931, Recall@5 1.000, abstention P 0.941 / R 0.941,
-# citation precision 0.797, median answer 124 characters.
+# The sentence scorer, measured 2026-12-07 (hybrid retriever, extractive, top_k 5, 137 questions, engine auto):
+# overall 0.839, ja 0.877, en 0.806, Recall@5 0.983, abstention P 0.500 / R 0.059
+# (1 of 17), citation precision 0.785, median answer 122 characters. Until that
+# day it held 0.964 (abstention R 0.941) with rules fitted to this set: the kind of
+# answer a question asks for, checked against lists of prefectures and countries
+# and patterns written for these documents. On the held-out training articles
+# of JaQuAD and SQuAD those rules cost it 7 and 10 points of holds-gold (wrong
+# abstentions 23 % and 26 %, against 13 % and 14 % without), so issue 13 had them
+# removed and these floors were set again, on the scorer without them.
 FLOORS = {
-    ("by_lang", "ja", "accuracy"): 0.98,
-    ("by_lang", "en", "accuracy"): 0.91,
+    ("overall", None, "accuracy"): 0.82,
+    ("by_lang", "ja", "accuracy"): 0.85,
+    ("by_lang", "en", "accuracy"): 0.78,
     ("overall", None, "recall_at_5"): 0.98,
-    ("overall", None, "abstention_precision"): 0.88,
-    ("overall", None, "abstention_recall"): 0.88,
-    ("overall", None, "citation_precision"): 0.77,
+    ("overall", None, "abstention_recall"): 0.05,
+    ("overall", None, "citation_precision"): 0.76,
 }
 # The trained reader, measured 2026-12-07 (fifth-stage weights, same settings,
 # two-part questions read clause by clause, list questions' sentences whole):

@@ -24,10 +24,10 @@ DATA = Path(__file__).resolve().parents[1] / "eval" / "data"
 FLOORS = {
     ("ja", "reader", "holds_gold"): 0.92,  # measured 0.890 (2026-12-03), 0.910, 0.970 (2026-12-06, rank fusion and a second sentence), 0.960 (2026-12-06, fifth stage)
     ("ja", "reader", "f1"): 0.85,  # 0.802, 0.834, 0.859, 0.894 (fifth stage: spans end before particles)
-    ("ja", "scored", "holds_gold"): 0.74,  # 0.790
+    ("ja", "scored", "holds_gold"): 0.80,  # 0.790; 0.840 without the answer-type rules fitted to the shipped set (2026-12-07)
     ("en", "reader", "holds_gold"): 0.68,  # 0.650, 0.717, 0.733, 0.767 (fifth stage)
     ("en", "reader", "f1"): 0.45,  # 0.467, 0.523, 0.495, 0.501
-    ("en", "scored", "holds_gold"): 0.43,  # 0.500
+    ("en", "scored", "holds_gold"): 0.60,  # 0.500; 0.650 without them
 }
 #: (sample, answerer): most answerable questions it may abstain on.
 MOST_WRONG_ABSTAINS = {("ja", "reader"): 0.05, ("en", "reader"): 0.08}  # measured 0.0 and 0.033 (2026-12-06); fifth stage 0.0 and 0.05

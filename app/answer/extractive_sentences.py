@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from langchain_core.documents import Document
 
-from kotae.app.question import QuestionAnalysis, has_answer_type, years
+from kotae.app.question import QuestionAnalysis, years
 
 Tokenizer = Callable[[str], list[str]]
 SentenceSplitter = Callable[[str], list[tuple[int, int]]]
@@ -43,7 +43,6 @@ class Candidate:
     keyword: float = 0.0
     context_keyword: float = 0.0  # share of the question's evidence terms in the sentence and its passage
     ranking_context: float = 0.0  # the same with the words carried over from another language
-    type_match: bool = True
     heading: bool = False
     score: float = 0.0
     names_rare_term: bool = True
@@ -107,7 +106,7 @@ def excerpt(
 
     Government prose runs to 200-300 characters a sentence; the answer
     quotes the run of comma-separated clauses holding the question's key
-    terms and the expected answer type, so it stays short and readable.
+    terms, so it stays short and readable.
 
     Args:
         cand: The chosen sentence.
@@ -131,8 +130,6 @@ def excerpt(
         text = passage[a:b]
         tokens = set(tokenize(text))
         score = sum(v for t, v in weights.items() if t in tokens)
-        if question.expected and has_answer_type(text, question.expected, question.detail):
-            score += max(weights.values(), default=1.0)
         scores.append(score)
     if max(scores) <= 0:
         return  # nothing to go by: quote the whole sentence

@@ -215,19 +215,6 @@ def _bridge(words: Sequence[str], vocabulary: set[str], *, embeddings: CachedEmb
     return mapping
 
 
-def rarest_terms(question: QuestionAnalysis, weights: dict[str, float], idf: dict[str, float | None]) -> set[str]:
-    """The two rarest known key terms of a when/where/who question (empty otherwise).
-
-    Such an answer states its fact next to its topic: a date in a
-    sentence naming none of these is some other event's date.
-    """
-    known = {t: v for t, v in idf.items() if v is not None and t in weights}
-    if not question.expected or len(known) < 3:
-        return set()
-    cutoff = sorted(set(known.values()), reverse=True)[:2][-1]
-    return {t for t, v in known.items() if v >= cutoff - 1e-9}
-
-
 def with_name_parts(tokens: Sequence[str]) -> set[str]:
     """Tokens, plus the parts of names written together (IGF2023 → igf, 2023), as questions split them."""
     out = set(tokens)
