@@ -20,7 +20,7 @@ from kotae.app.answer.chain import build_extractive_chain
 from kotae.app.embedding_cache import CachedEmbeddings
 from kotae.app.answer.extractive import ExtractiveAnswerer
 from kotae.app.language import detect_language, message
-from kotae.app.question import QuestionAnalysis, analyse, asks_for_several, question_clauses
+from kotae.app.question import QuestionAnalysis, analyse, question_clauses
 from kotae.app.rerank import SentenceRerankRetriever
 from kotae.app.services import load_reader, open_index
 from kotae.app.settings import Settings, get_settings
@@ -270,7 +270,7 @@ class Assistant:
                 if len(clauses) > 1:
                     clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
             return self._reader_answerer().answer(
-                analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=asks_for_several(analysis.text)
+                analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=analysis.wants_list
             )
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
 

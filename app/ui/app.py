@@ -28,7 +28,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 EXAMPLES = [
     "G7群馬高崎デジタル・技術大臣会合はいつ開催されましたか",
-    "Which divisions make up the Global Strategy Bureau?",
+    "In which city was the G7 Health Ministers' Meeting held?",
     "DFFTとは何ですか",
     "When was the G7 Hiroshima Summit held?",
 ]
