@@ -70,7 +70,7 @@ class ScoringWeights:
     heading: float = 3.0
     fragment: float = 0.4
     hubness: float = 0.2
-    rare_missing: float = 1.0
+    read_name_missing: float = 1.0
     bridge_min_similarity: float = 0.86
     definition: float = 1.0
     translated_keyword: float = 2.0
@@ -191,10 +191,10 @@ class ExtractiveAnswerer:
         keyword_weight = w.keyword * (w.translated_keyword if terms.translations else 1.0)
         # A sentence that does not name the place or person the question names
         # (Sendai) is about something else.
-        rare = terms.read_names
+        read_names = terms.read_names
         sections = Sections(self.tokenize, set(question.terms).union(*terms.translations.values()))
         for cand, sim, raw, tokens in zip(candidates, sims, raw_sims, cand_tokens):
-            cand.names_rare_term = not rare or bool(rare & tokens)
+            cand.names_read_name = not read_names or bool(read_names & tokens)
             cand.similarity = float(raw)
             cand.keyword = overlap(ranking_weights, tokens)
             # A sentence under a heading the question names (④経済社会のイノベーション…)
@@ -212,7 +212,7 @@ class ExtractiveAnswerer:
                 + w.rank / (1 + cand.doc_index)
                 - (w.heading if cand.heading else 0.0)
                 - (w.fragment if len(cand.text) < 12 else 0.0)
-                - (w.rare_missing if not cand.names_rare_term else 0.0)
+                - (w.read_name_missing if not cand.names_read_name else 0.0)
                 + (w.definition if defining else 0.0)
                 + (w.section * section if section >= w.section_min else 0.0)
                 + (w.date_match if names_date(cand.text, question.dates) else 0.0)
@@ -307,7 +307,7 @@ class ExtractiveAnswerer:
         coverage = max(best.context_keyword, best.ranking_context)
         if terms.weights and coverage < self.min_coverage:
             return f"key terms coverage {coverage:.2f} < {self.min_coverage}"
-        if not best.names_rare_term:
+        if not best.names_read_name:
             return "the best sentence does not name the place or person the question names"
         if names_other_year(year_text, question.years):
             return "the best sentence is about another year"

@@ -45,7 +45,7 @@ class Candidate:
     ranking_context: float = 0.0  # the same with the words carried over from another language
     heading: bool = False
     score: float = 0.0
-    names_rare_term: bool = True
+    names_read_name: bool = True  # it names the passage word a romanised name in the question reads as (Sendai → 仙台)
     excerpt: tuple[int, int] | None = None  # a clause window of a long sentence, offsets in the passage
     under: str = ""  # the heading the sentence sits under in its passage
 
