@@ -7,7 +7,6 @@ shown only with ``KOTAE_DEBUG=1``.
 from __future__ import annotations
 
 import gc
-
 import json
 import logging
 import shutil

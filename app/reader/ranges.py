@@ -29,11 +29,10 @@ _ASKS_ONE_END = re.compile(
     r"\b(?:start|starts|started|begin|begins|began|begun|end|ends|ended|finish|finished|until|since|first day|last day|open|opened|close|closed)\b",
     re.IGNORECASE,
 )
+#: A span that starts with a number or a month name followed by one.
+_NUMERIC_START = re.compile(r"(?:" + _MONTH + r"\s+)?[0-9０-９]")
+#: How far from the span a range's other end may start.
 _REACH = 40
-
-
-def _starts_numeric(piece: str) -> bool:
-    return bool(re.match(r"(?:" + _MONTH + r"\s+)?[0-9０-９]", piece))
 
 
 def whole_range(text: str, start: int, end: int, question: str) -> tuple[int, int]:
@@ -50,7 +49,7 @@ def whole_range(text: str, start: int, end: int, question: str) -> tuple[int, in
         the question asks for one end.
     """
     piece = text[start:end]
-    if not piece or not _starts_numeric(piece) or _ASKS_ONE_END.search(question):
+    if not _NUMERIC_START.match(piece) or _ASKS_ONE_END.search(question):
         return start, end
     before = text[max(0, start - _REACH) : start]
     left = _LEFT.search(before)
