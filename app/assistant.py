@@ -24,6 +24,7 @@ from kotae.app.question import QuestionAnalysis, analyse, question_clauses
 from kotae.app.rerank import SentenceRerankRetriever
 from kotae.app.services import load_reader, open_index
 from kotae.app.settings import Settings, get_settings
+from kotae.app.unseen_names import unseen_names
 from kotae.ingest import split_sentences
 from kotae.ingest.errors import InputError, LLMError
 from kotae.index import DocumentIndex, tokenize_for_search
@@ -258,7 +259,7 @@ class Assistant:
 
     def _ask_extractive(self, analysis: QuestionAnalysis) -> Answer:
         if self.selection == "reader":
-            from kotae.app.reader.bridge import bridged_question, needs_bridge
+            from kotae.app.reader.bridge import bridged_question, needs_bridge, passages_language
 
             query = self._query_for(analysis.text)
             plan = QueryPlan(query, self._parts.embeddings)
@@ -269,10 +270,33 @@ class Assistant:
                 read_as = bridged_question(analysis.text, documents, plan, self.index.keyword_idf)
                 if len(clauses) > 1:
                     clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
+            elif passages_language(documents) == analysis.language and (unseen := self._unseen_names(analysis)):
+                return self._never_mentioned(analysis, unseen)
             return self._reader_answerer().answer(
                 analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=analysis.wants_list
             )
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
+
+    def _unseen_names(self, analysis: QuestionAnalysis) -> list[str]:
+        """The names the question gives that no indexed document mentions (see :mod:`kotae.app.unseen_names`).
+
+        Only asked where question and passages share a language: a name
+        written in the other language is not expected in the index as written.
+        """
+        reader = self._reader_answerer().reader
+        return unseen_names(analysis.text, analysis.language, self.index.keyword_idf, reader.pieces)
+
+    @staticmethod
+    def _never_mentioned(analysis: QuestionAnalysis, names: list[str]) -> Answer:
+        """The abstention for a question about names no document mentions, saying which."""
+        joined = "」「".join(names) if analysis.language == "ja" else ", ".join(names)
+        return Answer(
+            question=analysis.text,
+            text=message("abstain", analysis.language),
+            abstained=True,
+            language=analysis.language,
+            notice=message("unseen_names", analysis.language, names=joined),
+        )
 
     def _ask_llm(self, analysis: QuestionAnalysis) -> Answer:
         answer: Answer | None = None

@@ -11,6 +11,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ja": "資料には該当する記述が見つかりませんでした。",
         "en": "I could not find this in the documents.",
     },
+    "unseen_names": {
+        "ja": "資料には「{names}」が出てきません。",
+        "en": "The documents never mention {names}.",
+    },
     "trimmed": {
         "ja": "質問が長すぎるため、先頭の{limit}文字だけを使いました。",
         "en": "The question was too long; only its first {limit} characters were used.",

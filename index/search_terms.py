@@ -23,6 +23,9 @@ _DROP_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白"
 _MAX_PIECE_CHARS = 12000
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
+# A Latin-script word with a capital letter (an acronym or a name) and a katakana word.
+_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]*[A-Z][A-Za-z0-9]*(?![A-Za-z0-9])")
+_KATAKANA_WORD = re.compile(r"[\u30a1-\u30faー][\u30a1-\u30faー・]*")
 # Lone surrogates cannot be encoded for Sudachi, and Sudachi does not read every Unicode
 # space as a space (U+2028 sticks to the word before it): both become plain spaces.
 _ODD_CHARS = re.compile(r"[\ud800-\udfff]|[^\S \n\t\r]")
@@ -138,6 +141,36 @@ def tokenize_for_search(text: str) -> list[str]:
     return terms
 
 
+
+def japanese_names(text: str) -> list[tuple[str, list[str]]]:
+    """The names in a Japanese text, each with its search terms.
+
+    A name is a word Sudachi tags as a proper noun (固有名詞) or does not know
+    at all, written in katakana (ケーララ, ヴィッシング), and a Latin-script word
+    with a capital letter (NICT, Tsuda). Common loanwords (テーマ, フルネーム)
+    are ordinary nouns in Sudachi's dictionary, and kanji names are left out:
+    a document may write 日本 as 我が国.
+
+    Returns:
+        ``(surface, search terms)`` pairs, each surface once: the Latin-script words, then the katakana ones.
+    """
+    text = _BRACKETS.sub(" ", unicodedata.normalize("NFKC", text))
+    text = _ODD_CHARS.sub(" ", text)
+    found: dict[str, list[str]] = {}
+    for word in _LATIN_NAME.findall(text):
+        found.setdefault(word, _ascii_words(word))
+    tokenizer = _tokenizer()
+    mode_a = _local.mode_a
+    for piece in _pieces(text):
+        for morpheme in tokenizer.tokenize(piece):
+            surface = morpheme.surface()
+            if not _KATAKANA_WORD.fullmatch(surface):
+                continue
+            if morpheme.is_oov() or morpheme.part_of_speech()[1] == "固有名詞":
+                terms = _form_terms(morpheme.normalized_form())
+                terms += [t for part in morpheme.split(mode_a) for t in _form_terms(part.normalized_form())]
+                found.setdefault(surface, list(dict.fromkeys(terms)))
+    return list(found.items())
 
 @functools.lru_cache(maxsize=4096)
 def passage_terms(text: str) -> frozenset[str]:

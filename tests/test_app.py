@@ -122,6 +122,21 @@ def test_answerers_abstain_on_some_off_topic_questions(request: pytest.FixtureRe
     assert len(abstained) >= ABSTAINS_FLOOR[name], [a.question for a in abstained]
 
 
+@pytest.mark.parametrize(("question", "name"), [("ケーララ州で開かれたG7の会合は何ですか？", "ケーララ"), ("ストラスブールで開かれた会合は？", "ストラスブール")])
+def test_reader_abstains_on_a_name_no_document_mentions(assistant, question: str, name: str) -> None:
+    answer = assistant.fork().ask(question)
+    _assert_abstention(answer)
+    assert answer.notice == f"資料には「{name}」が出てきません。"
+
+
+@pytest.mark.parametrize("question", ["ヴィッシング大臣と協力覚書に署名したのは誰ですか？", "JICTと連携して何を推進していますか？"])
+def test_names_the_documents_hold_leave_the_reader_to_answer(assistant, question: str) -> None:
+    # ヴィッシング and JICT are rare words (several vocabulary pieces) that the corpus writes.
+    answer = assistant.fork().ask(question)
+    assert not answer.abstained and answer.notice is None
+    _assert_cited(answer)
+
+
 def test_reader_answers_each_part_of_a_two_part_question(assistant) -> None:
     # Each clause is read on its own; the facts lie in two sentences of two passages.
     answer = assistant.fork().ask("情報通信分野を専門とする唯一の公的研究機関はどこで、総務省はどんな先端技術の研究開発を推進していますか？")

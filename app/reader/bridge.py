@@ -26,11 +26,16 @@ from kotae.index.search_terms import tokenize_for_search
 Known = Callable[[Sequence[str]], dict[str, float | None]]
 
 
+def passages_language(documents: Sequence[Document]) -> str | None:
+    """The language of the best passages (``"ja"`` or ``"en"``), None when there are none."""
+    if not documents:
+        return None
+    return detect_language(" ".join(d.page_content[:200] for d in documents[:3]))
+
+
 def needs_bridge(question_language: str, documents: Sequence[Document]) -> bool:
     """Whether the question is English and the passages Japanese."""
-    if question_language != "en" or not documents:
-        return False
-    return detect_language(" ".join(d.page_content[:200] for d in documents[:3])) == "ja"
+    return question_language == "en" and passages_language(documents) == "ja"
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:

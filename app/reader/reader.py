@@ -76,6 +76,12 @@ class Reader:
             kept.extend(chosen)
         return sorted(kept, key=lambda sp: -sp.score)
 
+    def pieces(self, word: str) -> int:
+        """How many vocabulary pieces the reader's tokenizer cuts ``word`` into (the word-start mark not counted)."""
+        with self._lock:
+            tokens = self.tokenizer.encode(word, add_special_tokens=False).tokens
+        return sum(1 for t in tokens if t != "\u2581")
+
     def _logits(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
