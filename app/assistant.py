@@ -284,7 +284,7 @@ class Assistant:
         written in the other language is not expected in the index as written.
         """
         reader = self._reader_answerer().reader
-        return unseen_names(analysis.text, analysis.language, self.index.keyword_idf, reader.pieces)
+        return unseen_names(analysis.text, analysis.language, self.index.keyword_idf, reader.pieces, tokenize_for_search)
 
     @staticmethod
     def _never_mentioned(analysis: QuestionAnalysis, names: list[str]) -> Answer:

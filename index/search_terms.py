@@ -24,7 +24,7 @@ _MAX_PIECE_CHARS = 12000
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 # A Latin-script word with a capital letter (an acronym or a name) and a katakana word.
-_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]*[A-Z][A-Za-z0-9]*(?![A-Za-z0-9])")
+_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9\u00c0-\u024f])[A-Za-z0-9\u00c0-\u024f]*[A-Z][A-Za-z0-9\u00c0-\u024f]*(?![A-Za-z0-9\u00c0-\u024f])")
 _KATAKANA_WORD = re.compile(r"[\u30a1-\u30faー][\u30a1-\u30faー・]*")
 # Lone surrogates cannot be encoded for Sudachi, and Sudachi does not read every Unicode
 # space as a space (U+2028 sticks to the word before it): both become plain spaces.
