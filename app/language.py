@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 MESSAGES: dict[str, dict[str, str]] = {
     "abstain": {
@@ -29,6 +30,17 @@ MESSAGES: dict[str, dict[str, str]] = {
 def detect_language(text: str) -> str:
     """Return ``"ja"`` when the text contains Japanese script, else ``"en"``."""
     return "ja" if _JAPANESE.search(text) else "en"
+
+
+def prose_language(text: str) -> str:
+    """The language of a passage: ``"ja"`` when its Japanese-script characters are at least half as many as its Latin letters.
+
+    A kanji says what two or three letters do. Unlike :func:`detect_language`
+    (for questions, where one Japanese character decides), English prose that
+    glosses a name in Chinese characters (元朝) stays English.
+    """
+    japanese = len(_JAPANESE.findall(text))
+    return "ja" if japanese and 2 * japanese >= len(_LATIN_LETTER.findall(text)) else "en"
 
 
 def message(key: str, language: str, **values: object) -> str:

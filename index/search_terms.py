@@ -158,7 +158,8 @@ def japanese_names(text: str) -> list[tuple[str, list[str]]]:
     text = _ODD_CHARS.sub(" ", text)
     found: dict[str, list[str]] = {}
     for word in _LATIN_NAME.findall(text):
-        found.setdefault(word, _ascii_words(word))
+        # The index's own terms of the word (Gospić stays gospić, as the documents' terms do).
+        found.setdefault(word, tokenize_for_search(word))
     tokenizer = _tokenizer()
     mode_a = _local.mode_a
     for piece in _pieces(text):

@@ -17,28 +17,20 @@ from collections.abc import Callable, Sequence
 
 from langchain_core.documents import Document
 
+from kotae.app.language import prose_language
 from kotae.index import keyword
 from kotae.index.retrieval import glossary
 from kotae.index.retrieval.query_plan import QueryPlan
 from kotae.index.search_terms import tokenize_for_search
 
 Known = Callable[[Sequence[str]], dict[str, float | None]]
-_JAPANESE_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
-_LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
 def passages_language(documents: Sequence[Document]) -> str | None:
-    """The language of the best passages (``"ja"`` or ``"en"``), None when there are none.
-
-    Japanese when Japanese-script characters are at least half as many as Latin
-    letters (a kanji says what two or three letters do): English text that
-    glosses a name in Chinese characters (元朝) stays English.
-    """
+    """The language of the best passages (``"ja"`` or ``"en"``, by :func:`~kotae.app.language.prose_language`), None when there are none."""
     if not documents:
         return None
-    text = " ".join(d.page_content[:200] for d in documents[:3])
-    japanese = len(_JAPANESE_CHAR.findall(text))
-    return "ja" if japanese and 2 * japanese >= len(_LATIN_LETTER.findall(text)) else "en"
+    return prose_language(" ".join(d.page_content[:200] for d in documents[:3]))
 
 
 def needs_bridge(question_language: str, documents: Sequence[Document]) -> bool:
