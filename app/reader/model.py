@@ -98,12 +98,15 @@ def read_card(folder: Path = WEIGHTS_DIR) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_reader(base_folder: Path, folder: Path = WEIGHTS_DIR) -> Any:
+def load_reader(base_folder: Path, folder: Path = WEIGHTS_DIR, *, layers: int | None = None) -> Any:
     """The trained span model: e5 from ``base_folder`` with the shipped delta on top.
 
     Args:
         base_folder: kotae's converted e5 folder.
         folder: Where ``reader.safetensors`` and ``reader.json`` are.
+        layers: Encoder layers to keep (default: the card's). More than the card's
+            puts e5's own upper layers between the tuned ones and the head (a
+            deeper reader trained on from a shallower one).
 
     Returns:
         The model in eval mode, fp32.
@@ -115,7 +118,7 @@ def load_reader(base_folder: Path, folder: Path = WEIGHTS_DIR) -> Any:
     from safetensors.torch import load_file
 
     card = read_card(folder)
-    model = build_model(base_folder, layers=card.get("layers"))
+    model = build_model(base_folder, layers=layers or card.get("layers"))
     delta = load_file(str(folder / WEIGHTS_FILE))
     params = dict(model.named_parameters())
     with torch.no_grad():

@@ -46,6 +46,10 @@ class Recipe:
     # Cut every run of hiragana off as its own token (kotae.app.reader.spans.load_tokenizer), so
     # Japanese spans can end before a particle. Answering reads the setting from the weights' card.
     split_hiragana: bool = False
+    # A stage may read with more layers than its ``init``: the extra layers are e5's own, their
+    # output projections scaled by this (1: as pretrained), so the deeper reader starts close to the
+    # shallower one's answers and its new layers learn to add to them.
+    new_layer_scale: float = 1.0
 
 
 #: The second stage of the committed weights (``--second-stage FOLDER`` sets these and ``init``):
@@ -96,6 +100,17 @@ SIXTH_STAGE = {
     "batch_size": 30, "lr": 4e-5, "seed": 13, "split_hiragana": True,
 }
 
+#: The seventh stage (``--seventh-stage FOLDER``, from the fifth stage's weights): a deeper reader,
+#: all 12 of e5's layers. Layers 8-11 are e5's with their output projections at half strength (read
+#: untrained, the 12 layers answer about as the fifth stage's 8 do); a second pass over the fourth
+#: stage's Japanese questions and the third stage's code-switched ones, fresh English. 500 steps of 30.
+SEVENTH_STAGE = {
+    "ja_skip": 12800, "ja_questions": 4400, "ja_negatives": 600,
+    "en_skip": 24400, "en_questions": 4200, "en_negatives": 400, "squad2_unanswerable": 400,
+    "cross_skip": 2400, "cross_questions": 4400, "cross_negatives": 600,
+    "batch_size": 30, "lr": 5e-5, "seed": 13, "split_hiragana": True, "layers": 12, "new_layer_scale": 0.5,
+}
+
 #: The command-line flag of each later stage and its settings.
 STAGES = {
     "second_stage": SECOND_STAGE,
@@ -103,6 +118,7 @@ STAGES = {
     "fourth_stage": FOURTH_STAGE,
     "fifth_stage": FIFTH_STAGE,
     "sixth_stage": SIXTH_STAGE,
+    "seventh_stage": SEVENTH_STAGE,
 }
 
 

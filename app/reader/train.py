@@ -141,6 +141,24 @@ def make_batches(features: dict[str, list], recipe: Recipe) -> list[list]:
     return batches
 
 
+def scale_new_layers(model, *, from_layer: int, scale: float) -> None:
+    """Scale the output projections of encoder layers ``from_layer`` and up (e5's, on top of tuned ones).
+
+    In a post-LayerNorm layer a smaller output projection leaves more of the layer's input
+    in its output, so the deeper model starts near the shallower one's answers.
+    """
+    import torch
+
+    if scale == 1.0:
+        return
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            parts = name.split(".")  # encoder.encoder.layer.N.attention.output.dense.weight, ...
+            if name.startswith("encoder.encoder.layer.") and int(parts[3]) >= from_layer:
+                if ".".join(parts[4:]).startswith(("attention.output.dense.", "output.dense.")):
+                    param.mul_(scale)
+
+
 def _tensors(batch: list, pad_id: int):
     import torch
 
@@ -241,8 +259,9 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
     if recipe.init:
         from kotae.app.reader.model import load_reader, read_card
 
-        model = load_reader(base, Path(recipe.init))
+        model = load_reader(base, Path(recipe.init), layers=recipe.layers)
         previous = read_card(Path(recipe.init))
+        scale_new_layers(model, from_layer=int(previous.get("layers") or recipe.layers), scale=recipe.new_layer_scale)
     else:
         model, previous = build_model(base, layers=recipe.layers), None
     names = trainable_names(model, frozen_layers=recipe.frozen_layers)
@@ -366,6 +385,8 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
                         help="run the fifth stage's recipe from the averaged third and fourth stages in FOLDER")
     parser.add_argument("--sixth-stage", type=Path, default=None, metavar="FOLDER",
                         help="run the sixth stage's recipe from the fifth stage's weights in FOLDER")
+    parser.add_argument("--seventh-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the seventh stage's recipe (12 layers) from the fifth stage's weights in FOLDER")
     for name, value in asdict(Recipe()).items():
         kind = _flag if isinstance(value, bool) else type(value)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
