@@ -122,7 +122,7 @@ def test_each_stage_reads_questions_no_earlier_stage_read() -> None:
     assert recipe.init == "stage2" and recipe.ja_skip == THIRD_STAGE["ja_skip"]
 
 
-@pytest.mark.parametrize("stage", ["fifth_stage", "sixth_stage", "seventh_stage"])
+@pytest.mark.parametrize("stage", ["fifth_stage", "sixth_stage", "seventh_stage", "eighth_stage"])
 def test_later_stages_read_fresh_english_and_a_second_pass_of_japanese(stage: str) -> None:
     from kotae.app.reader.recipe import STAGES, Recipe, japanese_ranges
     from kotae.app.reader.train import parse_arguments

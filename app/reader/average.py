@@ -34,7 +34,6 @@ def average_weights(folders: list[Path], out: Path) -> dict:
     Raises:
         ValueError: Fewer than two folders, or their tensors differ in names or shapes.
     """
-    import torch
     from safetensors.torch import load_file, save_file
 
     if len(folders) < 2:

@@ -100,15 +100,26 @@ SIXTH_STAGE = {
     "batch_size": 30, "lr": 4e-5, "seed": 13, "split_hiragana": True,
 }
 
-#: The seventh stage (``--seventh-stage FOLDER``, from the fifth stage's weights): a deeper reader,
-#: all 12 of e5's layers. Layers 8-11 are e5's with their output projections at half strength (read
-#: untrained, the 12 layers answer about as the fifth stage's 8 do); a second pass over the fourth
-#: stage's Japanese questions and the third stage's code-switched ones, fresh English. 500 steps of 30.
+#: The seventh stage (``--seventh-stage FOLDER``, from the fifth stage's weights; measured, not
+#: shipped): a deeper reader, all 12 of e5's layers. Layers 8-11 are e5's with their output
+#: projections at half strength (read untrained, the 12 layers answer about as the fifth stage's 8
+#: do); a second pass over the fourth stage's Japanese questions and the third stage's
+#: code-switched ones, fresh English. 500 steps of 30.
 SEVENTH_STAGE = {
     "ja_skip": 12800, "ja_questions": 4400, "ja_negatives": 600,
     "en_skip": 24400, "en_questions": 4200, "en_negatives": 400, "squad2_unanswerable": 400,
     "cross_skip": 2400, "cross_questions": 4400, "cross_negatives": 600,
     "batch_size": 30, "lr": 5e-5, "seed": 13, "split_hiragana": True, "layers": 12, "new_layer_scale": 0.5,
+}
+
+#: The eighth stage (``--eighth-stage FOLDER``, from the seventh stage's weights; measured, not
+#: shipped): the deeper reader trained on. A second pass over the third stage's Japanese questions
+#: and the fourth stage's code-switched ones, fresh English, at a lower learning rate. 500 steps of 30.
+EIGHTH_STAGE = {
+    "ja_skip": 8200, "ja_questions": 4400, "ja_negatives": 600,
+    "en_skip": 28600, "en_questions": 4200, "en_negatives": 400, "squad2_unanswerable": 400,
+    "cross_skip": 7200, "cross_questions": 4400, "cross_negatives": 600,
+    "batch_size": 30, "lr": 4e-5, "seed": 13, "split_hiragana": True, "layers": 12,
 }
 
 #: The command-line flag of each later stage and its settings.
@@ -119,6 +130,7 @@ STAGES = {
     "fifth_stage": FIFTH_STAGE,
     "sixth_stage": SIXTH_STAGE,
     "seventh_stage": SEVENTH_STAGE,
+    "eighth_stage": EIGHTH_STAGE,
 }
 
 

@@ -387,6 +387,8 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
                         help="run the sixth stage's recipe from the fifth stage's weights in FOLDER")
     parser.add_argument("--seventh-stage", type=Path, default=None, metavar="FOLDER",
                         help="run the seventh stage's recipe (12 layers) from the fifth stage's weights in FOLDER")
+    parser.add_argument("--eighth-stage", type=Path, default=None, metavar="FOLDER",
+                        help="run the eighth stage's recipe (12 layers) from the seventh stage's weights in FOLDER")
     for name, value in asdict(Recipe()).items():
         kind = _flag if isinstance(value, bool) else type(value)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
