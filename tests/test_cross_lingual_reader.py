@@ -214,7 +214,8 @@ def test_make_reader_runs_the_stages_in_order_and_never_writes_the_committed_wei
     root = Path(__file__).resolve().parents[1]
     work = tmp_path / "rw"
     dry = subprocess.run(
-        ["make", "-n", "reader", f"QA={tmp_path / 'qa'}", f"RW={work}", "-o", ".venv/.kotae-installed"],
+        # --no-print-directory: under `make test` this make is a sub-make, which would print its directory.
+        ["make", "-n", "--no-print-directory", "reader", f"QA={tmp_path / 'qa'}", f"RW={work}", "-o", ".venv/.kotae-installed"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     steps = [line for line in dry if "kotae.app.reader." in line]
