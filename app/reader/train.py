@@ -367,6 +367,18 @@ def _flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+#: What each later stage starts from: the weights in its flag's FOLDER (for ``--help``).
+STARTS_FROM = {
+    "second_stage": "the first stage's weights",
+    "third_stage": "the second stage's weights",
+    "fourth_stage": "the third stage's weights",
+    "fifth_stage": "the averaged third and fourth stages",
+    "sixth_stage": "the fifth stage's weights",
+    "seventh_stage": "the fifth stage's weights, 12 layers",
+    "eighth_stage": "the seventh stage's weights, 12 layers",
+}
+
+
 def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, Recipe]:
     """The command line's options and the recipe they make."""
     parser = argparse.ArgumentParser(description="Train kotae's extractive reader on SQuAD-format data.")
@@ -375,20 +387,9 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[argparse.Namespace, 
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the weights and card go")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--max-steps", type=int, default=None, help="stop early (timing probe)")
-    parser.add_argument("--second-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the second stage's recipe from the first stage's weights in FOLDER")
-    parser.add_argument("--third-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the third stage's recipe from the second stage's weights in FOLDER")
-    parser.add_argument("--fourth-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the fourth stage's recipe from the third stage's weights in FOLDER")
-    parser.add_argument("--fifth-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the fifth stage's recipe from the averaged third and fourth stages in FOLDER")
-    parser.add_argument("--sixth-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the sixth stage's recipe from the fifth stage's weights in FOLDER")
-    parser.add_argument("--seventh-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the seventh stage's recipe (12 layers) from the fifth stage's weights in FOLDER")
-    parser.add_argument("--eighth-stage", type=Path, default=None, metavar="FOLDER",
-                        help="run the eighth stage's recipe (12 layers) from the seventh stage's weights in FOLDER")
+    for flag in STAGES:
+        parser.add_argument("--" + flag.replace("_", "-"), type=Path, default=None, metavar="FOLDER",
+                            help=f"run the {flag.replace('_', ' ')}'s recipe from {STARTS_FROM[flag]} in FOLDER")
     for name, value in asdict(Recipe()).items():
         kind = _flag if isinstance(value, bool) else type(value)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
