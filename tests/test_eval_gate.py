@@ -34,13 +34,15 @@ FLOORS = {
 # two-part questions read clause by clause, list questions' sentences whole,
 # English names the passages print left unbridged):
 # overall 0.635, ja 0.739, en 0.542, Recall@5 0.983, abstention P 0.750 / R 0.353,
-# citation precision 0.727, median answer 121 characters. Its targets (issue 13)
+# citation precision 0.727, median answer 121 characters. Later that day, with the
+# clauses of a long sentence taking in the reader's other spans in it: overall 0.650,
+# en 0.569 (two English answers more), the rest unchanged. Its targets (issue 13)
 # are 0.94 overall and 0.97 in Japanese; it is the default because it is the
 # better answerer on documents it was not fitted to (README: Benchmarks).
 READER_FLOORS = {
-    ("overall", None, "accuracy"): 0.61,
+    ("overall", None, "accuracy"): 0.63,
     ("by_lang", "ja", "accuracy"): 0.71,
-    ("by_lang", "en", "accuracy"): 0.52,
+    ("by_lang", "en", "accuracy"): 0.54,
     ("overall", None, "recall_at_5"): 0.98,
     ("overall", None, "abstention_precision"): 0.70,
     ("overall", None, "abstention_recall"): 0.29,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kotae.app.reader import squad
-from kotae.app.reader.answerer import ReaderAnswerer, clause_window, sentence_around, trim_span
+from kotae.app.reader.answerer import ReaderAnswerer, clause_window, sentence_around, trim_span, with_runners_up
 from kotae.app.reader.metrics import exact_match, f1, holds
 from kotae.app.reader.model import WEIGHTS_DIR, read_card
 from kotae.app.reader.spans import Span, Window, top_spans
@@ -66,6 +66,25 @@ def test_long_sentence_is_cut_to_clauses_around_the_span() -> None:
     lo, hi = clause_window(text, sentence, (span_start, span_start + 3))
     assert hi - lo <= 150 and lo <= span_start and span_start + 3 <= hi
     assert sentence == (0, len(text))
+
+
+def test_the_clauses_shown_take_in_the_readers_other_span_in_the_sentence() -> None:
+    clauses = [f"clause {i} tells of thing{i} at some length" for i in range(10)]
+    text = ", ".join(clauses) + ". Another sentence names thing11."
+    sentence = sentence_around(text, text.index("thing2"), text.index("thing2") + 6, split_sentences)
+    best = (text.index("thing2"), text.index("thing2") + 6)
+    alone = clause_window(text, sentence, best)
+
+    def other(word: str, score: float) -> Span:
+        return Span(0, text.index(word), text.index(word) + len(word), score, 0.0)
+
+    # The runner-up two clauses on, past the clauses shown: both are shown, within the limit.
+    lo, hi = with_runners_up(text, sentence, best, alone, [other("thing4", 2.0)])
+    assert lo <= best[0] and text.index("thing4") + 6 <= hi and hi - lo <= 150
+    assert (lo, hi) != alone and not (alone[0] <= text.index("thing4") < alone[1])
+    # Too far to fit beside the best span, or in another sentence: the clauses stay.
+    assert with_runners_up(text, sentence, best, alone, [other("thing9", 2.0)]) == alone
+    assert with_runners_up(text, sentence, best, alone, [other("thing11", 2.0)]) == alone
 
 
 def test_a_list_question_sees_its_sentence_whole() -> None:

