@@ -270,7 +270,8 @@ class ReaderAnswerer:
 
         Sentences of one passage share its marker and appear in the passage's
         order; passages are numbered best first. A sentence longer than
-        ``limit`` characters is cut to its clauses around the span.
+        ``limit`` characters is cut to its clauses around the span and, where they
+        fit, the other spans ``read`` found in it (:func:`with_runners_up`).
         """
         by_passage: dict[int, list[tuple[int, int, str]]] = {}
         for sp in picks:
