@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kotae.eval.bench.report import reader_hint
 from kotae.eval.cli import bench_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,3 +89,13 @@ def test_bench_rejects_bad_sizes() -> None:
     assert result.exit_code == 2 and "expected sizes" in result.output
     result = CliRunner().invoke(bench_command, ["--faiss-only"])
     assert result.exit_code == 2 and "--faiss-only needs --scale" in result.output
+
+
+def test_the_report_points_to_the_sentence_scorer_only_where_the_reader_is_over_its_target() -> None:
+    slow = {"reader_answer_p50_ms": 494.0, "answer_p50_ms": 41.0, "precision": "float32"}
+    hint = reader_hint(slow)
+    assert hint is not None and "494 ms" in hint and "41 ms" in hint and "--answerer scored" in hint
+    assert "float32" in hint  # says why: no native bfloat16
+    assert "float32" not in (reader_hint({**slow, "precision": "bfloat16"}) or "")
+    assert reader_hint({**slow, "reader_answer_p50_ms": 150.0}) is None
+    assert reader_hint({"answer_p50_ms": 41.0}) is None  # the reader not measured

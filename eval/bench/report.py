@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+#: Issue 13's target for the trained reader's warm full answer (p50), in milliseconds.
+READER_P50_TARGET_MS = 300.0
+
 
 def format_report(result: dict[str, Any]) -> str:
     """The benchmark as readable tables."""
@@ -38,6 +41,9 @@ def format_report(result: dict[str, Any]) -> str:
             ],
         ),
     ]
+    hint = reader_hint(result)
+    if hint:
+        lines += ["", hint]
     engines = result.get("engines")
     if engines:
         rows = [
@@ -94,6 +100,30 @@ def format_report(result: dict[str, Any]) -> str:
             ]
         lines += ["", f"Chart: {scale['chart']}"]
     return "\n".join(lines)
+
+
+def reader_hint(result: dict[str, Any]) -> str | None:
+    """A note pointing to the sentence scorer where the trained reader answers slower than its target.
+
+    On a CPU without native bfloat16 the reader runs in float32, about twice
+    as slow; the sentence scorer stays fast there, at a cost in accuracy.
+
+    Args:
+        result: ``kotae bench``'s measurements.
+
+    Returns:
+        One line, or None when the reader meets its target (or was not measured).
+    """
+    p50 = result.get("reader_answer_p50_ms")
+    if p50 is None or p50 <= READER_P50_TARGET_MS:
+        return None
+    why = " (this CPU computes no bfloat16 natively, so the reader runs in float32)" if result.get("precision") == "float32" else ""
+    scorer = result.get("answer_p50_ms")
+    faster = f" answers in {scorer:.0f} ms here" if scorer is not None else " is faster"
+    return (
+        f"Note: the trained reader's warm answer (p50 {p50:.0f} ms) is over its {READER_P50_TARGET_MS:.0f} ms target"
+        f"{why}; the sentence scorer (--answerer scored, KOTAE_ANSWERER=scored){faster}, less accurately."
+    )
 
 
 def _encoder_rows(result: dict[str, Any]) -> list[list[str]]:
