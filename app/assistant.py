@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -270,21 +270,22 @@ class Assistant:
                 read_as = bridged_question(analysis.text, documents, plan, self.index.keyword_idf)
                 if len(clauses) > 1:
                     clauses = tuple(bridged_question(c, documents, plan, self.index.keyword_idf) for c in clauses)
-            elif passages_language(documents) == analysis.language and (unseen := self._unseen_names(analysis)):
+            elif passages_language(documents) == analysis.language and (unseen := self._unseen_names(analysis, documents)):
                 return self._never_mentioned(analysis, unseen)
             return self._reader_answerer().answer(
                 analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=analysis.wants_list
             )
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
 
-    def _unseen_names(self, analysis: QuestionAnalysis) -> list[str]:
+    def _unseen_names(self, analysis: QuestionAnalysis, documents: Sequence[Document]) -> list[str]:
         """The names the question gives that no indexed document mentions (see :mod:`kotae.app.unseen_names`).
 
         Only asked where question and passages share a language: a name
         written in the other language is not expected in the index as written.
         """
         reader = self._reader_answerer().reader
-        return unseen_names(analysis.text, analysis.language, self.index.keyword_idf, reader.pieces, tokenize_for_search)
+        texts = [d.page_content for d in documents]
+        return unseen_names(analysis.text, analysis.language, self.index.keyword_idf, reader.pieces, tokenize_for_search, texts)
 
     @staticmethod
     def _never_mentioned(analysis: QuestionAnalysis, names: list[str]) -> Answer:

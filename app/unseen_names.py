@@ -16,11 +16,17 @@ Hollwood, オーストラリ), and only when the encoder's vocabulary does not h
 as one piece: its 250,000 pieces hold well-known names whole (Germany, ドイツ)
 and cut rare ones into several (Ash|ken|azi, ケー|ラ|ラ), so a corpus that
 happens not to write a well-known name is not taken to lack the question's topic.
+Nor is a Latin-script name unseen when a passage retrieved for the question
+writes it with other accents (Lodz for Łódź) or, for a name of
+:data:`LONG_NAME` letters or more, two letters otherwise (Merideth for
+Meredith): too far for the one-letter tolerance, close enough to be the
+documents' word.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
 from kotae.index.search_terms import japanese_names
@@ -34,6 +40,11 @@ _LATIN_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789" + "".join(
 )
 _KATAKANA_LETTERS = "".join(chr(c) for c in range(0x30A1, 0x30FB)) + "ー"
 _KATAKANA = re.compile("[" + _KATAKANA_LETTERS + "]")
+
+#: Latin letters that Unicode does not decompose into a base letter and an accent.
+_UNDECOMPOSED = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "ß": "ss", "æ": "ae", "œ": "oe", "þ": "th"})
+#: Letters from which a Latin-script name may be two letters off the documents' spelling and still be theirs.
+LONG_NAME = 8
 
 Known = Callable[[Sequence[str]], dict[str, float | None]]
 Tokenize = Callable[[str], list[str]]
@@ -66,11 +77,55 @@ def one_edit_away(term: str) -> set[str]:
     return out
 
 
+def fold(word: str) -> str:
+    """``word`` in lower case without accents (Łódź → lodz, Gospić → gospic)."""
+    decomposed = unicodedata.normalize("NFKD", word.lower().translate(_UNDECOMPOSED))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment), or ``limit + 1`` once it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] | None = None
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
+            if before is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
+
+
+def written_in(name: str, passages: Sequence[str]) -> bool:
+    """Whether a passage writes the Latin-script ``name``, capitalised, with other accents, or a long one two letters otherwise."""
+    target = fold(name)
+    if not target.isascii():
+        return False  # not a Latin-script name: the index's terms decide
+    tolerance = 2 if len(target) >= LONG_NAME else 0
+    for passage in passages:
+        # Capitalised words only: a name is written as one (isolation is not Aslation's spelling).
+        for word in _ENGLISH_WORD.findall(passage):
+            if not word[0].isupper():
+                continue
+            folded = fold(word)
+            if folded == target or (tolerance and edit_distance(folded, target, tolerance) <= tolerance):
+                return True
+    return False
+
+
 def _held(terms: Iterable[str], known: Known) -> bool:
     return any(idf is not None for idf in known(list(terms)).values())
 
 
-def unseen_names(question: str, language: str, known: Known, pieces: Pieces, tokenize: Tokenize) -> list[str]:
+def unseen_names(
+    question: str, language: str, known: Known, pieces: Pieces, tokenize: Tokenize, passages: Sequence[str] = ()
+) -> list[str]:
     """The names in ``question`` that the indexed documents never mention.
 
     Args:
@@ -80,6 +135,7 @@ def unseen_names(question: str, language: str, known: Known, pieces: Pieces, tok
             document holds.
         pieces: How many vocabulary pieces the encoder cuts a word into.
         tokenize: The index's keyword tokenizer.
+        passages: The passages retrieved for the question (:func:`written_in`).
 
     Returns:
         The unseen names, each once (empty: the documents mention every name).
@@ -89,6 +145,6 @@ def unseen_names(question: str, language: str, known: Known, pieces: Pieces, tok
     for name, terms in candidates:
         if not terms or pieces(name) < 2 or _held(terms, known):
             continue
-        if not _held((near for term in terms for near in one_edit_away(term)), known):
+        if not _held((near for term in terms for near in one_edit_away(term)), known) and not written_in(name, passages):
             unseen.append(name)
     return unseen

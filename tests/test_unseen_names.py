@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kotae.app.unseen_names import english_names, one_edit_away, unseen_names
+from kotae.app.unseen_names import edit_distance, english_names, fold, one_edit_away, unseen_names, written_in
 from kotae.index import tokenize_for_search
 from kotae.index.search_terms import japanese_names
 
@@ -70,6 +70,31 @@ def test_a_name_is_unseen_only_when_no_document_holds_it_or_a_term_one_letter_aw
     assert unseen_names("NICTとKDDIはどう連携していますか", "ja", known, _several, tokenize_for_search) == ["KDDI"]
     assert unseen_names("Which studio was built in Hollwood?", "en", known, _several, tokenize_for_search) == []
     assert unseen_names("Which studio was built in Ashkenaz?", "en", known, _several, tokenize_for_search) == ["Ashkenaz"]
+
+
+def test_a_name_a_retrieved_passage_writes_with_other_accents_or_two_letters_off_is_not_unseen() -> None:
+    passages = ["Dell opened a factory in Łódź, Poland, in 2007.", "Meredith College opened in 1891 in Raleigh."]
+    known = _index_holding()
+    ask = lambda question: unseen_names(question, "en", known, _several, tokenize_for_search, passages)  # noqa: E731
+    assert ask("When did Dell open its factory in Lodz?") == []  # three accents away: Ł, ó, ź
+    assert ask("When did Merideth College open?") == []  # two letters off a name of 8
+    # Two letters off a shorter name (Raleigh, 7 letters), or a name no passage writes, stays unseen.
+    assert ask("When did Ralugh College open?") == ["Ralugh"]
+    assert ask("When did the Ashkenazi community arrive?") == ["Ashkenazi"]
+    # Only a capitalised word of a passage is taken for the way it writes a name.
+    assert unseen_names("Where is Aslation spoken?", "en", known, _several, tokenize_for_search, ["Its isolation kept it."]) == ["Aslation"]
+    # Without passages the rule is the index's alone.
+    assert unseen_names("When did Dell open its factory in Lodz?", "en", known, _several, tokenize_for_search) == ["Dell", "Lodz"]
+
+
+def test_folding_and_edit_distance() -> None:
+    assert [fold(w) for w in ("Łódź", "Gospić", "Straße", "Ærø")] == ["lodz", "gospic", "strasse", "aero"]
+    assert edit_distance("merideth", "meredith", 2) == 2
+    assert edit_distance("greatful", "grateful", 2) == 2
+    assert edit_distance("hollwood", "hollywood", 2) == 1
+    assert edit_distance("ab", "ba", 2) == 1  # a swap of neighbours is one edit
+    assert edit_distance("kerala", "kernel", 2) == 3  # past the limit: limit + 1
+    assert written_in("ケーララ", ["ケーララ州"]) is False  # katakana is left to the index's terms
 
 
 def test_a_name_the_vocabulary_holds_whole_is_not_taken_for_a_rare_one() -> None:
