@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable
 
@@ -273,9 +274,22 @@ class Assistant:
             elif passages_language(documents) == analysis.language and (unseen := self._unseen_names(analysis, documents)):
                 return self._never_mentioned(analysis, unseen)
             return self._reader_answerer().answer(
-                analysis.text, analysis.language, documents, read_as=read_as, clauses=clauses, wants_list=analysis.wants_list
+                analysis.text,
+                analysis.language,
+                documents,
+                read_as=read_as,
+                clauses=clauses,
+                wants_list=analysis.wants_list,
+                # Bridged, the question is compared in the passages' words, as the reader reads it.
+                similarity=self._similarity_to(plan if read_as == analysis.text else QueryPlan(read_as, self._parts.embeddings)),
             )
         return self._extractive_chain().invoke({"question": analysis, "query": self._query_for(analysis.text)})
+
+    def _similarity_to(self, plan: QueryPlan) -> Callable[[Sequence[str]], np.ndarray]:
+        """The cosine similarity of sentences to the plan's query (vectors the re-ranker has cached)."""
+        embeddings = self._parts.embeddings
+        vector = np.asarray(plan.vector, dtype=np.float32)
+        return lambda sentences: embeddings.embed_sentences(sentences) @ vector
 
     def _unseen_names(self, analysis: QuestionAnalysis, documents: Sequence[Document]) -> list[str]:
         """The names the question gives that no indexed document mentions (see :mod:`kotae.app.unseen_names`).

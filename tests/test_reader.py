@@ -170,6 +170,32 @@ def test_the_same_sentence_in_another_passage_is_not_a_second_answer() -> None:
     assert answerer.choose([nagasaki, again, takamatsu], docs) == [nagasaki, takamatsu]
 
 
+def test_the_sentence_more_like_the_question_breaks_a_near_tie() -> None:
+    docs = _passages()
+    answerer = ReaderAnswerer(None, split_sentences, threshold=1.0, rank_weight=0.0, second_span_margin=None, similarity_weight=15.0)  # type: ignore[arg-type]
+    nagasaki, may = Span(0, 3, 5, 6.0, 0.0), Span(0, 14, 16, 5.8, 0.0)
+    asked: list[list[str]] = []
+
+    def similarity(sentences):
+        asked.append(list(sentences))
+        return [0.80 if "五月" in s else 0.78 for s in sentences]
+
+    # By the reader alone the first sentence's span wins; the second sentence is
+    # 0.02 more like the question, worth 0.3 logits, more than the 0.2 between them.
+    assert answerer.choose([nagasaki, may], docs) == [nagasaki]
+    sims = answerer._similarities([nagasaki, may, Span(0, 0, 2, 1.0, 0.0)], docs, similarity)
+    assert sims == {0: 0.78, 1: 0.80, 2: 0.78}
+    assert asked == [["会合は長崎で開かれた。", "日程は五月だった。"]]  # each sentence once, as split
+    assert answerer.choose([nagasaki, may], docs, sims) == [may]
+    # The reader's own score still decides abstaining: similarity lifts no span over the threshold.
+    low = Span(0, 14, 16, 0.5, 0.0)
+    assert answerer.choose([low], docs, answerer._similarities([low], docs, similarity)) == []
+    # Without a similarity, or with its weight at zero, the reader alone ranks.
+    assert answerer._similarities([nagasaki, may], docs, None) == {}
+    unweighted = ReaderAnswerer(None, split_sentences, threshold=1.0, rank_weight=0.0, second_span_margin=None, similarity_weight=0.0)  # type: ignore[arg-type]
+    assert unweighted._similarities([nagasaki, may], docs, similarity) == {}
+
+
 class _ScriptedReader:
     """A stand-in for the trained reader (its weights are tested on real passages
     elsewhere): returns the spans scripted for each question text."""

@@ -12,7 +12,7 @@ two things is read clause by clause, and its answer holds a sentence for each.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from langchain_core.documents import Document
 
@@ -31,6 +31,8 @@ MAX_LIST_SENTENCE_CHARS = 400
 _CLAUSE_END = re.compile(r"[、，,;；：:]\s*")
 
 Splitter = Callable[[str], list[tuple[int, int]]]
+#: The similarity of each of some sentences to the question (cosine of their embeddings).
+Similarity = Callable[[Sequence[str]], Sequence[float]]
 
 
 def sentence_around(text: str, start: int, end: int, split: Splitter) -> tuple[int, int]:
@@ -150,6 +152,13 @@ RANK_WEIGHT = 0.3
 #: articles one logit added a second sentence to about a third of the answers
 #: and raised holds-gold from 0.80 to 0.84 (JaQuAD) and 0.74 to 0.77 (SQuAD).
 SECOND_SPAN_MARGIN = 1.0
+#: Logits added per unit of cosine similarity between the question and a span's
+#: sentence (the embeddings retrieval already made), so that of two spans the
+#: reader scores alike, the one in the sentence that is about the question wins.
+#: The reader reads a window as one run of words and cannot always tell which
+#: sentence (or table row) its span's context belongs to. Chosen on the held-out
+#: training articles, never on an eval set: see the README.
+SIMILARITY_WEIGHT = 15.0
 
 
 class ReaderAnswerer:
@@ -163,6 +172,7 @@ class ReaderAnswerer:
         rank_weight: See :data:`RANK_WEIGHT`.
         second_span_margin: See :data:`SECOND_SPAN_MARGIN`; ``None`` answers
             with one sentence only.
+        similarity_weight: See :data:`SIMILARITY_WEIGHT`.
     """
 
     def __init__(
@@ -173,12 +183,14 @@ class ReaderAnswerer:
         threshold: float | None = None,
         rank_weight: float = RANK_WEIGHT,
         second_span_margin: float | None = SECOND_SPAN_MARGIN,
+        similarity_weight: float = SIMILARITY_WEIGHT,
     ) -> None:
         self.reader = reader
         self.split = split_sentences
         self.threshold = reader.threshold if threshold is None else threshold
         self.rank_weight = rank_weight
         self.second_span_margin = second_span_margin
+        self.similarity_weight = similarity_weight
 
     def answer(
         self,
@@ -189,6 +201,7 @@ class ReaderAnswerer:
         read_as: str | None = None,
         clauses: Sequence[str] = (),
         wants_list: bool = False,
+        similarity: Similarity | None = None,
     ) -> Answer:
         """The Answer to ``question`` from ``documents`` (best first), or an abstention.
 
@@ -206,6 +219,9 @@ class ReaderAnswerer:
             wants_list: The question asks for several things
                 (:func:`~kotae.app.question.asks_for_several`): sentences up to
                 :data:`MAX_LIST_SENTENCE_CHARS` are shown whole.
+            similarity: The question's similarity to sentences, which ranks
+                spans beside the reader's score (:data:`SIMILARITY_WEIGHT`);
+                ``None`` ranks by the reader alone.
         """
         texts = [d.page_content for d in documents]
         read: list[Span] = []
@@ -213,7 +229,7 @@ class ReaderAnswerer:
         def best(text: str, count: int) -> list[Span]:
             spans = self.reader.read(text, texts, per_passage=SPANS_PER_PASSAGE)
             read.extend(spans)
-            return self.choose(spans, documents)[:count]
+            return self.choose(spans, documents, self._similarities(spans, documents, similarity))[:count]
 
         picks: list[Span] = []
         if len(clauses) > 1:
@@ -227,9 +243,18 @@ class ReaderAnswerer:
         limit = MAX_LIST_SENTENCE_CHARS if wants_list else MAX_SENTENCE_CHARS
         return self.compose(question, language, documents, picks[:2], limit=limit, read=read)
 
-    def choose(self, spans: Sequence[Span], documents: Sequence[Document]) -> list[Span]:
-        """The spans to answer with: the best, and a close runner-up in another sentence; none to abstain."""
-        ranked = sorted(spans, key=lambda sp: -self._fused(sp))
+    def choose(self, spans: Sequence[Span], documents: Sequence[Document], similarities: Mapping[int, float] | None = None) -> list[Span]:
+        """The spans to answer with: the best, and a close runner-up in another sentence; none to abstain.
+
+        Args:
+            spans: The reader's spans.
+            documents: The passages they lie in.
+            similarities: The question's similarity to each span's sentence, by
+                the span's position in ``spans`` (:meth:`_similarities`).
+        """
+        sims = similarities or {}
+        fused = {id(sp): self._fused(sp) + self.similarity_weight * sims.get(i, 0.0) for i, sp in enumerate(spans)}
+        ranked = sorted(spans, key=lambda sp: -fused[id(sp)])
         if not ranked or ranked[0].score < self.threshold:
             return []
         best = ranked[0]
@@ -238,7 +263,7 @@ class ReaderAnswerer:
             return picks
         taken = self._sentence_text(best, documents)
         for sp in ranked[1:]:
-            if self._fused(sp) < self._fused(best) - self.second_span_margin or sp.score < self.threshold:
+            if fused[id(sp)] < fused[id(best)] - self.second_span_margin or sp.score < self.threshold:
                 break
             # Another sentence, by its words: overlapping passages (and documents that
             # repeat each other) hold the same sentence twice.
@@ -246,6 +271,19 @@ class ReaderAnswerer:
                 picks.append(sp)
                 break
         return picks
+
+    def _similarities(self, spans: Sequence[Span], documents: Sequence[Document], similarity: Similarity | None) -> dict[int, float]:
+        """The question's similarity to each span's sentence, by the span's position (empty without ``similarity``)."""
+        if similarity is None or not self.similarity_weight or not spans:
+            return {}
+        sentences = []
+        for sp in spans:
+            text = documents[sp.passage].page_content
+            start, end = sentence_around(text, *trim_span(text, sp.start, sp.end), self.split)
+            sentences.append(text[start:end].strip())
+        distinct = list(dict.fromkeys(sentences))
+        by_sentence = dict(zip(distinct, (float(v) for v in similarity(distinct))))
+        return {i: by_sentence[sentence] for i, sentence in enumerate(sentences)}
 
     def _add_new(self, picks: list[Span], found: Sequence[Span], documents: Sequence[Document]) -> None:
         """Append the spans of ``found`` whose sentence no pick has yet."""
