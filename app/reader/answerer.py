@@ -158,7 +158,7 @@ SECOND_SPAN_MARGIN = 1.0
 #: The reader reads a window as one run of words and cannot always tell which
 #: sentence (or table row) its span's context belongs to. Chosen on the held-out
 #: training articles, never on an eval set: see the README.
-SIMILARITY_WEIGHT = 15.0
+SIMILARITY_WEIGHT = 10.0
 
 
 class ReaderAnswerer:
