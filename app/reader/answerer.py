@@ -20,6 +20,7 @@ from kotae.app.answer.answers import Answer, Citation
 from kotae.app.answer.citing import citation_for, display_text
 from kotae.app.language import message
 from kotae.app.reader.ranges import whole_range
+from kotae.app.reader.layout import reading_text
 from kotae.app.reader.reader import Reader
 from kotae.app.reader.spans import Span
 
@@ -135,6 +136,12 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
         elif piece.endswith(close) and open_ not in piece[:-1]:
             end -= 1
         piece = text[start:end]
+    for open_, close in _PAIRS.items():
+        # Pieces such as ")。" and ")、" keep the reader from ending a span at the
+        # bracket; a bracket the span opened and the next character closes is its own.
+        if open_ != close and piece.count(open_) > piece.count(close) and text[end : end + 1] == close:
+            end += 1
+            break
     return start, end
 
 
@@ -223,11 +230,12 @@ class ReaderAnswerer:
                 spans beside the reader's score (:data:`SIMILARITY_WEIGHT`);
                 ``None`` ranks by the reader alone.
         """
-        texts = [d.page_content for d in documents]
+        reading = [reading_text(d.page_content) for d in documents]
+        texts = [r.text for r in reading]
         read: list[Span] = []
 
         def best(text: str, count: int) -> list[Span]:
-            spans = self.reader.read(text, texts, per_passage=SPANS_PER_PASSAGE)
+            spans = [reading[sp.passage].span_in_passage(sp) for sp in self.reader.read(text, texts, per_passage=SPANS_PER_PASSAGE)]
             read.extend(spans)
             return self.choose(spans, documents, self._similarities(spans, documents, similarity))[:count]
 
