@@ -19,8 +19,8 @@ from langchain_core.documents import Document
 from kotae.app.answer.answers import Answer, Citation
 from kotae.app.answer.citing import citation_for, display_text
 from kotae.app.language import message
-from kotae.app.reader.ranges import whole_range
 from kotae.app.reader.layout import reading_text
+from kotae.app.reader.ranges import whole_range
 from kotae.app.reader.reader import Reader
 from kotae.app.reader.spans import Span
 
