@@ -50,6 +50,10 @@ class Recipe:
     # output projections scaled by this (1: as pretrained), so the deeper reader starts close to the
     # shallower one's answers and its new layers learn to add to them.
     new_layer_scale: float = 1.0
+    # Made-up table rows (kotae.app.reader.tables): a question names a cell and asks for another of its
+    # row. Half Japanese, half English; ``table_switched`` of the Japanese ones are code-switched.
+    table_questions: int = 0
+    table_switched: float = 0.0
 
 
 #: The second stage of the committed weights (``--second-stage FOLDER`` sets these and ``init``):
@@ -122,6 +126,18 @@ EIGHTH_STAGE = {
     "batch_size": 30, "lr": 4e-5, "seed": 13, "split_hiragana": True, "layers": 12,
 }
 
+#: The table stage (``--table-stage FOLDER``, from the fifth stage's weights): a short stage in
+#: which a quarter of each batch is made-up table rows (kotae.app.reader.tables), beside a second pass
+#: over the fourth stage's Japanese and the third stage's code-switched questions and fresh English
+#: ones, at a lower learning rate so prose is read as before. 200 steps of 28.
+TABLE_STAGE = {
+    "ja_skip": 12800, "ja_questions": 1200, "ja_negatives": 200,
+    "en_skip": 24400, "en_questions": 1100, "en_negatives": 150, "squad2_unanswerable": 150,
+    "cross_skip": 2400, "cross_questions": 1200, "cross_negatives": 200,
+    "table_questions": 1400, "table_switched": 0.25,
+    "batch_size": 28, "lr": 3e-5, "seed": 13, "split_hiragana": True,
+}
+
 #: The command-line flag of each later stage and its settings.
 STAGES = {
     "second_stage": SECOND_STAGE,
@@ -131,6 +147,7 @@ STAGES = {
     "sixth_stage": SIXTH_STAGE,
     "seventh_stage": SEVENTH_STAGE,
     "eighth_stage": EIGHTH_STAGE,
+    "table_stage": TABLE_STAGE,
 }
 
 

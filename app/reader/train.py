@@ -95,6 +95,22 @@ def build_examples(data: Path, recipe: Recipe) -> dict[str, list[squad.Example]]
     out = {"ja": ja, "en": en}
     if recipe.cross_questions:
         out["cross"] = cross_examples(unused_ja, ja_articles, recipe, rng)
+    if recipe.table_questions:
+        out["table"] = made_up_tables(ja_articles, en_articles, recipe)
+    return out
+
+
+def made_up_tables(ja_articles: list[dict], en_articles: list[dict], recipe: Recipe) -> list[squad.Example]:
+    """Questions over made-up table rows (:mod:`kotae.app.reader.tables`), some Japanese ones code-switched."""
+    from kotae.app.reader.code_switch import code_switch
+    from kotae.app.reader.tables import table_examples
+
+    rng = random.Random(recipe.seed + 5)
+    out = []
+    for ex in table_examples({"ja": ja_articles, "en": en_articles}, recipe.table_questions, rng):
+        if ex.language == "ja" and rng.random() < recipe.table_switched:
+            ex = squad.Example(code_switch(ex.question, rng, share=rng.choice((1.0, 0.5))), ex.context, ex.answers, "cross", ex.id + "#cross")
+        out.append(ex)
     return out
 
 
@@ -336,6 +352,12 @@ def train(data: Path, work: Path, out: Path, recipe: Recipe, *, checkpoint_every
              "(EDRDG, CC BY-SA 4.0) through kotae's glossary"]
             if recipe.cross_questions or (previous and previous.get("recipe", {}).get("cross_questions"))
             else []
+        )
+        + (
+            ["Made-up table rows (kotae.app.reader.tables): every cell is the gold answer of a JaQuAD or "
+             "SQuAD training question above, beside training paragraphs"]
+            if recipe.table_questions
+            else []
         ),
         "licence": "The weights derive from CC BY-SA data: CC BY-SA 4.0, with the attribution above.",
     }
@@ -376,6 +398,7 @@ STARTS_FROM = {
     "sixth_stage": "the fifth stage's weights",
     "seventh_stage": "the fifth stage's weights, 12 layers",
     "eighth_stage": "the seventh stage's weights, 12 layers",
+    "table_stage": "the fifth stage's weights",
 }
 
 
